@@ -1,0 +1,46 @@
+"""vae_lib: the small, tested PyTorch library behind The VAE Book.
+
+The public API (see the book's API reference for every function)::
+
+    import vae_lib as vl
+    x, y = vl.load_dataset("mnist-5k", split="train")
+    model = vl.VAE(input_shape=(1, 28, 28), latent_dim=20)
+    history = vl.train(model, x, epochs=10)
+"""
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import DATASETS, DatasetDownloadError, DatasetFileError, load_dataset
+from .device import default_device
+from .losses import (
+    ELBOTerms,
+    bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    gaussian_log_prob,
+    kl_standard_normal,
+    kl_standard_normal_per_dim,
+    reparameterize,
+)
+from .metrics import (
+    AggregateGap,
+    SweepPoint,
+    active_units,
+    aggregate_posterior_gap,
+    beta_sweep,
+    iwae_log_likelihood,
+    posterior_stats,
+)
+from .model import VAE, Autoencoder
+from .priors import MixturePrior, StandardNormalPrior, VampPrior
+from .train import History, evaluate, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DATASETS", "load_dataset", "DatasetFileError", "DatasetDownloadError", "default_device",
+    "VAE", "Autoencoder", "StandardNormalPrior", "MixturePrior", "VampPrior",
+    "ELBOTerms", "reparameterize", "kl_standard_normal", "kl_standard_normal_per_dim", "gaussian_log_prob",
+    "bernoulli_log_likelihood", "gaussian_log_likelihood",
+    "train", "evaluate", "History",
+    "iwae_log_likelihood", "active_units", "posterior_stats", "aggregate_posterior_gap", "AggregateGap",
+    "beta_sweep", "SweepPoint",
+    "save_checkpoint", "load_checkpoint", "CheckpointError",
+]

@@ -1,0 +1,229 @@
+"""Models: the VAE, and the deterministic autoencoder it grows out of.
+
+Both share one encoder/decoder builder (``arch="mlp"`` or ``"conv"``) and one
+observation model (``likelihood="bernoulli"`` or ``"gaussian"``). The trainer only
+needs ``model.elbo(x, beta) -> ELBOTerms``, which both provide.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .losses import (
+    ELBOTerms,
+    bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    gaussian_log_prob,
+    kl_standard_normal_per_dim,
+    reparameterize,
+)
+from .priors import PRIORS, make_prior
+
+__all__ = ["VAE", "Autoencoder", "ARCHS", "LIKELIHOODS"]
+
+ARCHS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them (none after the last)."""
+    layers: list = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def _build_networks(input_shape: Tuple[int, int, int], latent_dim: int, hidden: Sequence[int], arch: str,
+                    enc_out: int) -> Tuple[nn.Module, nn.Module]:
+    """Encoder ``[B, C, H, W] -> [B, enc_out]`` and decoder ``[B, D] -> [B, C, H, W]``."""
+    c, h, w = input_shape
+    hidden = list(hidden)
+    if arch == "mlp":
+        encoder = nn.Sequential(nn.Flatten(), _mlp([c * h * w, *hidden, enc_out]))
+        decoder = nn.Sequential(_mlp([latent_dim, *reversed(hidden), c * h * w]), nn.Unflatten(1, (c, h, w)))
+        return encoder, decoder
+    if arch == "conv":
+        if h % 4 or w % 4:
+            raise ValueError(f"arch='conv' needs height and width divisible by 4, got {h}x{w}; use arch='mlp'")
+        flat = 64 * (h // 4) * (w // 4)  # two stride-2 convolutions: H/4 x W/4 x 64 channels
+        encoder = nn.Sequential(
+            nn.Conv2d(c, 32, 4, 2, 1), nn.ReLU(),  # [B, 32, H/2, W/2]
+            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),  # [B, 64, H/4, W/4]
+            nn.Flatten(), _mlp([flat, *hidden, enc_out]),
+        )
+        decoder = nn.Sequential(
+            _mlp([latent_dim, *reversed(hidden), flat]), nn.ReLU(),
+            nn.Unflatten(1, (64, h // 4, w // 4)),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),  # [B, 32, H/2, W/2]
+            nn.ConvTranspose2d(32, c, 4, 2, 1),  # [B, C, H, W]
+        )
+        return encoder, decoder
+    raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
+
+
+class _LatentModel(nn.Module):
+    """What the VAE and the plain autoencoder share: shapes, networks and the likelihood."""
+
+    def __init__(self, input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int], arch: str,
+                 likelihood: str, obs_std: Optional[float], enc_out: int):
+        super().__init__()
+        if len(tuple(input_shape)) != 3:
+            raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.latent_dim = int(latent_dim)
+        self.likelihood = likelihood
+        self.encoder, self.decoder = _build_networks(self.input_shape, latent_dim, hidden, arch, enc_out)
+        if likelihood == "gaussian":
+            # log σ of the pixel noise: learned when obs_std is None, else a fixed buffer.
+            log_std = torch.tensor(math.log(obs_std if obs_std is not None else 0.1))
+            if obs_std is None:
+                self.obs_log_std = nn.Parameter(log_std)
+            else:
+                self.register_buffer("obs_log_std", log_std)
+
+    def check_input(self, x: torch.Tensor, where: str = "input") -> torch.Tensor:
+        """Raise a ``ValueError`` naming the expected shape unless ``x`` is ``[B, C, H, W]``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{where}: expected a torch.Tensor of shape [B, {', '.join(map(str, self.input_shape))}], "
+                            f"got {type(x).__name__}")
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
+            c, h, w = self.input_shape
+            raise ValueError(f"{where}: expected shape [B, {c}, {h}, {w}] (batch, channels, height, width), "
+                             f"got {list(x.shape)}")
+        return x
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``z: [..., D] -> [..., C, H, W]``: Bernoulli logits, or Gaussian means."""
+        if z.shape[-1] != self.latent_dim:
+            raise ValueError(f"decode: expected z of shape [B, {self.latent_dim}], got {list(z.shape)}")
+        lead = z.shape[:-1]
+        out = self.decoder(z.reshape(-1, self.latent_dim))
+        return out.reshape(*lead, *self.input_shape)
+
+    def log_likelihood(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``log p(x|z)`` in nats per image, ``out`` being ``decode(z)``: ``[...]``."""
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_likelihood(out, x)
+        return gaussian_log_likelihood(out, x, self.obs_log_std)
+
+    def mean_image(self, out: torch.Tensor) -> torch.Tensor:
+        """The decoder's expected image ``E[x|z]``, clipped to ``[0, 1]`` for display."""
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(out)  # Bernoulli mean = σ(logit)
+        return out.clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """Decode ``z`` straight to displayable images in ``[0, 1]``: ``[..., C, H, W]``."""
+        return self.mean_image(self.decode(z))
+
+
+class VAE(_LatentModel):
+    """A variational autoencoder with a diagonal Gaussian posterior ``q(z|x) = N(μ(x), diag σ²(x))``.
+
+    Args:
+        input_shape: ``(C, H, W)`` of one image, e.g. ``(1, 28, 28)``.
+        latent_dim: ``D``, the number of latent dimensions.
+        hidden: hidden layer widths of the encoder (mirrored by the decoder).
+        arch: ``"mlp"`` (fully connected) or ``"conv"`` (two stride-2 convolutions first).
+        likelihood: ``"bernoulli"`` (decoder outputs logits) or ``"gaussian"``.
+        prior: ``"standard"`` ``N(0, I)``, ``"mog"`` learnable mixture, or ``"vamp"`` VampPrior.
+        n_components: mixture components (``"mog"``) or pseudo-inputs (``"vamp"``).
+        obs_std: pixel noise σ for ``"gaussian"``; ``None`` learns it.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (1, 28, 28), latent_dim: int = 20,
+                 hidden: Sequence[int] = (400,), arch: str = "mlp", likelihood: str = "bernoulli",
+                 prior: str = "standard", n_components: int = 10, obs_std: Optional[float] = 0.1):
+        if prior not in PRIORS:
+            raise ValueError(f"unknown prior {prior!r}; choose one of {PRIORS}")
+        super().__init__(input_shape, latent_dim, hidden, arch, likelihood, obs_std, enc_out=2 * latent_dim)
+        self.prior_name = prior
+        self.prior = make_prior(prior, latent_dim, self.input_shape, n_components)
+        self.config: Dict[str, Any] = dict(input_shape=list(self.input_shape), latent_dim=self.latent_dim,
+                                           hidden=list(hidden), arch=arch, likelihood=likelihood, prior=prior,
+                                           n_components=n_components, obs_std=obs_std)
+
+    def _encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)  # [B, 2D]
+        mu, logvar = h.chunk(2, dim=-1)  # μ(x), log σ²(x): [B, D] each
+        return mu, logvar
+
+    def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``x: [B, C, H, W] -> (mu, logvar)``, each ``[B, D]``: the parameters of ``q(z|x)``."""
+        return self._encode(self.check_input(x, "encode"))
+
+    def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p(z)``: ``[...]`` nats for ``z: [..., D]``."""
+        return self.prior.log_prob(z, self._encode)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Draw ``z ~ p(z)`` and decode: ``[n, C, H, W]`` mean images in ``[0, 1]``."""
+        device = next(self.parameters()).device
+        z = self.prior.sample(n, self._encode, generator=generator, device=device)
+        return self.decode_mean(z)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the posterior mean ``μ(x)``: ``[B, C, H, W]`` images in ``[0, 1]``."""
+        mu, _ = self.encode(x)
+        return self.decode_mean(mu)
+
+    def elbo(self, x: torch.Tensor, beta: float = 1.0, generator: Optional[torch.Generator] = None) -> ELBOTerms:
+        """The terms of the negative ELBO for a batch ``x: [B, C, H, W]``.
+
+        ``recon = −log p(x|z)`` with one ``z ~ q(z|x)``, ``kl = KL(q(z|x) || p(z))``
+        (closed form for the standard prior, a one-sample estimate ``log q(z|x) − log p(z)``
+        otherwise), ``loss = mean_B(recon + β·kl)``. All in nats per image.
+        """
+        mu, logvar = self.encode(self.check_input(x, "elbo"))
+        z = reparameterize(mu, logvar, generator)  # z = μ + σ ⊙ ε, [B, D]
+        recon = -self.log_likelihood(self.decode(z), x)  # −log p(x|z), [B]
+        if self.prior_name == "standard":
+            kl_per_dim = kl_standard_normal_per_dim(mu, logvar)  # [B, D]
+            kl = kl_per_dim.sum(dim=-1)
+        else:
+            kl_per_dim = None
+            kl = gaussian_log_prob(z, mu, logvar) - self.prior_log_prob(z)  # log q(z|x) − log p(z), [B]
+        return ELBOTerms(recon=recon, kl=kl, loss=(recon + beta * kl).mean(), kl_per_dim=kl_per_dim, z=z)
+
+
+class Autoencoder(_LatentModel):
+    """A deterministic autoencoder: each input maps to ONE latent point ``z = f(x)``.
+
+    The starting point of chapter 1. It trains with the same :func:`vae_lib.train` loop
+    (its ``elbo`` returns the reconstruction term and a zero KL), so the two can be
+    compared like for like. Arguments as for :class:`VAE`, minus the prior.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (1, 28, 28), latent_dim: int = 2,
+                 hidden: Sequence[int] = (400,), arch: str = "mlp", likelihood: str = "bernoulli",
+                 obs_std: Optional[float] = 0.1):
+        super().__init__(input_shape, latent_dim, hidden, arch, likelihood, obs_std, enc_out=latent_dim)
+        self.config: Dict[str, Any] = dict(input_shape=list(self.input_shape), latent_dim=self.latent_dim,
+                                           hidden=list(hidden), arch=arch, likelihood=likelihood, obs_std=obs_std)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [B, C, H, W] -> z: [B, D]``, a single point per input."""
+        return self.encoder(self.check_input(x, "encode"))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` reconstructions in ``[0, 1]``."""
+        return self.decode_mean(self.encode(x))
+
+    def elbo(self, x: torch.Tensor, beta: float = 1.0, generator: Optional[torch.Generator] = None) -> ELBOTerms:
+        """Reconstruction loss only (``kl`` is zero): lets :func:`vae_lib.train` fit an autoencoder too."""
+        z = self.encode(self.check_input(x, "elbo"))
+        recon = -self.log_likelihood(self.decode(z), x)  # [B]
+        return ELBOTerms(recon=recon, kl=torch.zeros_like(recon), loss=recon.mean(), z=z)
