@@ -9,7 +9,9 @@ The public API (see the book's API reference for every function)::
 """
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetDownloadError, DatasetFileError, load_dataset
+from . import estimators, plots
 from .device import default_device
+from .estimators import gradient_estimates, gradient_variance_table
 from .losses import (
     ELBOTerms,
     bernoulli_log_likelihood,
@@ -41,6 +43,6 @@ __all__ = [
     "bernoulli_log_likelihood", "gaussian_log_likelihood",
     "train", "evaluate", "History",
     "iwae_log_likelihood", "active_units", "posterior_stats", "aggregate_posterior_gap", "AggregateGap",
-    "beta_sweep", "SweepPoint",
+    "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "estimators", "plots",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
 ]
