@@ -1,0 +1,106 @@
+"""IWAE against the ELBO, active units, the aggregate-posterior gap and the β sweep."""
+import math
+
+import pytest
+import torch
+
+import vae_lib as vl
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, _ = vl.load_dataset("digits", "train")
+    xv, _ = vl.load_dataset("digits", "val")
+    torch.manual_seed(0)
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=4, hidden=(64,))
+    vl.train(m, x, epochs=5, batch_size=64, progress=False, device="cpu")
+    return m, x, xv[:60]
+
+
+def test_iwae_k1_is_the_elbo_in_expectation(trained):
+    m, _, xv = trained
+    # k=1: log w = log p(x|z) + log p(z) − log q(z|x), whose mean over many draws is the ELBO.
+    iw = torch.stack([vl.iwae_log_likelihood(m, xv, k=1, seed=s) for s in range(50)]).mean(0)
+    with torch.no_grad():
+        mu, logvar = m.encode(xv)
+        g = torch.Generator().manual_seed(0)
+        elbo = torch.stack([-m.elbo(xv, generator=g).recon for _ in range(50)]).mean(0) - vl.kl_standard_normal(mu, logvar)
+    torch.testing.assert_close(iw.mean(), elbo.mean(), rtol=0, atol=0.3)
+
+
+def test_iwae_bounds_the_elbo_and_tightens_with_k(trained):
+    m, _, xv = trained
+    elbo = sum(-vl.evaluate(m, xv, seed=s)["loss"] for s in range(50)) / 50  # averaged over ε draws
+    bounds = [vl.iwae_log_likelihood(m, xv, k=k, seed=1).mean().item() for k in (1, 10, 100, 1000)]
+    assert bounds[2] > elbo and bounds[3] > elbo
+    assert bounds[0] < bounds[1] < bounds[2] < bounds[3]
+    # Chunking does not change the estimate.
+    a = vl.iwae_log_likelihood(m, xv[:10], k=64, chunk=64, seed=3)
+    b = vl.iwae_log_likelihood(m, xv[:10], k=64, chunk=7, seed=3)
+    assert a.shape == (10,) and torch.isfinite(a).all()
+    assert abs(a.mean() - b.mean()) < 1.0  # different draws, same estimator
+
+
+def test_iwae_rejects_bad_k(trained):
+    m, _, xv = trained
+    with pytest.raises(ValueError, match="k must be"):
+        vl.iwae_log_likelihood(m, xv, k=0)
+
+
+def test_active_units_definition():
+    class Fixed(torch.nn.Module):
+        """A stand-in encoder whose posterior means vary with the input in 2 of 4 units."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def encode(self, x):
+            b = x.shape[0]
+            t = x.flatten(1)[:, :1]
+            mu = torch.cat([t, -t, 0.05 * t, torch.zeros(b, 1)], 1)  # variances: Var(t), Var(t), tiny, 0
+            return mu, torch.zeros_like(mu)
+
+    x = torch.rand(500, 1, 2, 2, generator=torch.Generator().manual_seed(0))  # Var(t) ≈ 1/12 ≈ 0.083
+    assert vl.active_units(Fixed(), x, threshold=0.01) == 2
+    assert vl.active_units(Fixed(), x, threshold=0.1) == 0
+
+
+def test_active_units_of_a_trained_model(trained):
+    m, _, xv = trained
+    n = vl.active_units(m, xv)
+    mu, _ = vl.posterior_stats(m, xv)
+    assert n == int((mu.var(0) > 0.01).sum()) and 1 <= n <= 4
+
+
+def test_aggregate_gap_is_zero_when_posteriors_are_the_prior():
+    class PriorEncoder(vl.VAE):
+        def _encode(self, x):
+            z = torch.zeros(x.shape[0], self.latent_dim)
+            return z, z  # every q(z|x) = N(0, I) = p(z)
+
+    m = PriorEncoder(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))
+    gap = vl.aggregate_posterior_gap(m, torch.rand(50, 1, 8, 8), n_samples=2000)
+    assert abs(gap.kl_q_p) < 0.02 and abs(gap.kl_p_q) < 0.02
+    assert gap.hole_fraction < 0.03  # ≈ 1% by construction of the threshold
+
+
+def test_aggregate_gap_detects_holes():
+    class TwoClusters(vl.VAE):
+        def _encode(self, x):
+            sign = torch.where(x.flatten(1)[:, :1] > 0.5, 1.0, -1.0)
+            mu = torch.cat([3 * sign, torch.zeros_like(sign)], 1)
+            return mu, torch.full_like(mu, math.log(0.05))
+
+    m = TwoClusters(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))
+    gap = vl.aggregate_posterior_gap(m, torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0)))
+    assert gap.kl_p_q > 1.0 and gap.kl_q_p > 1.0 and gap.hole_fraction > 0.5
+
+
+def test_beta_sweep_trades_rate_for_distortion():
+    x, _ = vl.load_dataset("digits", "train")
+    xv, _ = vl.load_dataset("digits", "val")
+    pts = vl.beta_sweep([0.2, 5.0], x, xv, epochs=4, batch_size=64, progress=False, device="cpu")
+    assert [p.beta for p in pts] == [0.2, 5.0]
+    low, high = pts
+    assert low.rate > high.rate and low.distortion < high.distortion
