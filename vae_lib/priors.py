@@ -21,6 +21,7 @@ from .losses import gaussian_log_prob
 __all__ = ["StandardNormalPrior", "MixturePrior", "VampPrior", "make_prior", "PRIORS"]
 
 Encode = Callable[[torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
+#: The names accepted by ``VAE(prior=...)``.
 PRIORS = ("standard", "mog", "vamp")
 
 
@@ -101,7 +102,7 @@ class VampPrior(_MixtureBase):
 
 
 def make_prior(name: str, latent_dim: int, input_shape: Sequence[int], n_components: int) -> nn.Module:
-    """Build a prior by name: one of :data:`PRIORS`."""
+    """Build a prior by name: ``"standard"``, ``"mog"`` or ``"vamp"``."""
     if name == "standard":
         return StandardNormalPrior(latent_dim)
     if name == "mog":
