@@ -147,8 +147,8 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
         data_gen = g if g.device.type == device.type else None  # e.g. MPS: fall back to the global RNG
         bar = tqdm(total=epochs * steps, disable=not progress, desc="train", unit="step", leave=False)
         for epoch in range(epochs):
-            snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
             t0 = time.perf_counter()
+            snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))  # NaN rollback
             perm = torch.randperm(n, generator=g, device=g.device).to(device)
             x_epoch = x_all[perm]  # one gather per epoch; batches below are views
             stats = torch.zeros(steps, 3, device=device)  # loss, recon, kl per step, read once per epoch
