@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -24,6 +25,24 @@ __all__ = [
 ]
 
 CMAP = "tab10"
+
+
+def _register_notebook_display() -> None:
+    """Show returned Figures inline in Jupyter even though pyplot is never imported.
+
+    The inline backend registers its PNG formatter for ``Figure`` only when pyplot loads;
+    we register it directly when a kernel is already running (never importing IPython).
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from IPython.core.pylabtools import select_figure_formats
+
+    select_figure_formats(shell, {"png"})
+
+
+_register_notebook_display()
 
 
 def new_figure(figsize: Tuple[float, float] = (6.0, 4.0), **kw) -> Figure:
@@ -541,6 +560,16 @@ def _latent_background(ax: Axes, model, background: Optional[torch.Tensor], back
                alpha=0.25, zorder=1)
 
 
+def _framed(ax: Axes) -> Axes:
+    """A thin grey frame around an image drawn by :func:`show_images` (white digits on white need it)."""
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("0.6")
+    return ax
+
+
 @torch.no_grad()
 def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: int = 0, n_std: float = 2.0,
                               zoom: float = 4.0, dims: Tuple[int, int] = (0, 1),
@@ -569,7 +598,7 @@ def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: 
 
     fig = new_figure((8.6, max(3.2, 1.1 * n_samples)))
     gs = fig.add_gridspec(n_samples, 3, width_ratios=[1.0, 2.4, 1.0])
-    show_images(fig.add_subplot(gs[:, 0]), x.cpu(), nrow=1, title="input x")
+    _framed(show_images(fig.add_subplot(gs[:, 0]), x.cpu(), nrow=1, title="input x"))
     ax = fig.add_subplot(gs[:, 1])
     half = zoom * float(max(s[i], s[j]))
     _latent_background(ax, model, background, background_y, dims)
@@ -590,8 +619,8 @@ def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: 
                  f"{float(s[j]):.3f})\nshaded: {n_std:g}σ region of q(z|x); ×: samples", fontsize=9)
     ax.grid(alpha=0.3)
     for k in range(n_samples):
-        show_images(fig.add_subplot(gs[k, 2]), imgs[k:k + 1], nrow=1,
-                    title=f"decode($z_{k + 1}$): {float(nll[k]):.0f} nats")
+        _framed(show_images(fig.add_subplot(gs[k, 2]), imgs[k:k + 1], nrow=1,
+                            title=f"decode($z_{k + 1}$): {float(nll[k]):.0f} nats"))
     return fig
 
 
@@ -619,11 +648,11 @@ def plot_posterior_width(model, x_a: torch.Tensor, x_b: torch.Tensor,
     k_pairs = x_a.shape[0]
     i, j = dims
 
-    fig = new_figure((9.0, 4.2))
+    fig = new_figure((9.0, 4.8))
     gs = fig.add_gridspec(1, 2, width_ratios=[1.0, 1.35])
     left = fig.add_subplot(gs[0, 0])
     show_images(left, torch.cat([x_a, x_b]).cpu(), nrow=k_pairs)
-    left.set_title(f"top: {labels[0]}\nbottom: {labels[1]} (pairs numbered 1–{k_pairs})", fontsize=9)
+    left.set_title(f"pairs 1–{k_pairs}, left to right\ntop: {labels[0]}\nbottom: {labels[1]}", fontsize=9)
     ax = fig.add_subplot(gs[0, 1])
     _latent_background(ax, model, background, background_y, dims)
     for k in range(k_pairs):
@@ -637,9 +666,13 @@ def plot_posterior_width(model, x_a: torch.Tensor, x_b: torch.Tensor,
         ax.annotate(str(k + 1), b, textcoords="offset points", xytext=(4, 4), fontsize=8, color="tab:red")
     ax.plot([], [], color="tab:blue", lw=1.6, label=f"{labels[0]}: median σ {gm_a:.3f}")
     ax.plot([], [], color="tab:red", lw=1.6, ls="--", label=f"{labels[1]}: median σ {gm_b:.3f}")
-    ax.legend(fontsize=8, loc="best")
-    ax.autoscale_view()
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
+    mus, sds = torch.cat([mu_a, mu_b])[:, [i, j]], torch.cat([sd_a, sd_b])[:, [i, j]]
+    lo, hi = (mus - n_std * sds).min(0).values, (mus + n_std * sds).max(0).values  # ellipses' bounding box
+    centre, half = (lo + hi) / 2, 0.6 * float((hi - lo).max())  # square view, 20 % margin
+    ax.set_xlim(float(centre[0]) - half, float(centre[0]) + half)
+    ax.set_ylim(float(centre[1]) - half, float(centre[1]) + half)
+    ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel(f"$z_{{{i + 1}}}$")
     ax.set_ylabel(f"$z_{{{j + 1}}}$")
     ax.set_title(f"{n_std:g}σ ellipses of q(z|x): σ grows ×{gm_b / gm_a:.1f}", fontsize=10)
