@@ -678,3 +678,197 @@ def plot_posterior_width(model, x_a: torch.Tensor, x_b: torch.Tensor,
     ax.set_title(f"{n_std:g}σ ellipses of q(z|x): σ grows ×{gm_b / gm_a:.1f}", fontsize=10)
     ax.grid(alpha=0.3)
     return fig
+
+
+# --- used by the appendix (evaluating a VAE honestly)
+def plot_pixel_nats(per_pixel: torch.Tensor, title: str = "where the reconstruction nats go") -> Figure:
+    """How ``−log p(x|z)`` splits over pixels and over images.
+
+    Args:
+        per_pixel: ``[N, C, H, W]`` nats, one value per pixel of each image (e.g. the
+            unreduced binary cross-entropy of Bernoulli logits against binary targets).
+
+    Left: the mean over the ``N`` images as a heat map (nats per pixel). Right: histogram
+    of the per-image totals ``Σ_pixels`` (nats per image), with their mean marked; that
+    mean, not the mean per pixel, is the number to report.
+    """
+    nats = per_pixel.detach().double().cpu()
+    n, c, h, w = nats.shape
+    mean_map = nats.mean(dim=(0, 1)).numpy()  # [H, W] nats per pixel
+    totals = nats.flatten(start_dim=1).sum(dim=1).numpy()  # [N] nats per image
+    fig = new_figure((9.0, 3.6))
+    gs = fig.add_gridspec(1, 2, width_ratios=[1.0, 1.3])
+    left, right = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+    im = left.imshow(mean_map, cmap="magma", interpolation="nearest")
+    left.set_axis_off()
+    fig.colorbar(im, ax=left, shrink=0.85, label="nats per pixel")
+    left.set_title(f"mean over {n} images: {mean_map.mean():.3f} nats/pixel", fontsize=10)
+    right.hist(totals, bins=30, color="tab:purple", alpha=0.8)
+    right.axvline(float(totals.mean()), color="k", ls="--", lw=1.5,
+                  label=f"mean = {totals.mean():.1f} nats/image (= {c * h * w} × {totals.mean() / (c * h * w):.3f})")
+    right.set_xlabel("−log p(x|z) per image [nats]")
+    right.set_ylabel("images")
+    right.set_title(title, fontsize=10)
+    right.legend(fontsize=8)
+    right.grid(alpha=0.3)
+    return fig
+
+
+def plot_history_comparison(histories: Dict[str, object], keys: Sequence[str] = ("train_loss", "val_loss"),
+                            title: str = "training runs compared") -> Figure:
+    """Overlay per-epoch curves of several runs (nats per image).
+
+    Args:
+        histories: ``{run name: History}``, one colour per run.
+        keys: the :class:`vae_lib.History` fields to draw, one line style per key
+            (solid, dashed, dotted, ...).
+    """
+    styles = ["-", "--", ":", "-."]
+    fig = new_figure((6.0, 3.8))
+    ax = fig.add_subplot()
+    for r, (name, hist) in enumerate(histories.items()):
+        color = f"C{r}"
+        for s, key in enumerate(keys):
+            vals = hist[key]
+            if not vals:
+                continue
+            ax.plot(range(1, len(vals) + 1), vals, ls=styles[s % len(styles)], color=color, lw=1.6,
+                    label=f"{name}: {key} (last {vals[-1]:.1f})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("−ELBO [nats/image]")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_bound_vs_k(ks: Sequence[int], neg_iwae: torch.Tensor, neg_elbo: torch.Tensor) -> Figure:
+    """The importance-weighted bound tightening with the number of samples ``k``.
+
+    Args:
+        ks: ``[M]`` sample counts, increasing (e.g. ``(1, 10, 100, 1000)``).
+        neg_iwae: ``[M, B]`` ``−IWAE_k`` for each ``k`` and each of ``B`` images (nats per image).
+        neg_elbo: ``[B]`` ``−ELBO`` of the same images (nats per image).
+
+    Left: the mean over images against ``k`` (log axis), with the ``−ELBO`` line; lower
+    is a tighter estimate of ``−log p(x)``. Right: per image, the gap
+    ``−ELBO − (−IWAE_k)`` in nats, one box per ``k`` (median, quartiles, 5–95 % whiskers).
+    """
+    ks_a = [int(k) for k in ks]
+    iw = neg_iwae.detach().double().cpu().numpy()
+    el = neg_elbo.detach().double().cpu().numpy()
+    means = iw.mean(axis=1)
+    fig = new_figure((10.0, 3.8))
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    left.plot(ks_a, means, "o-", color="tab:purple", label="−IWAE$_k$ (mean over images)")
+    for k, m in zip(ks_a, means):
+        left.annotate(f"{m:.2f}", (k, m), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    left.axhline(float(el.mean()), color="k", ls="--", lw=1.2, label=f"−ELBO = {el.mean():.2f}")
+    left.set_xscale("log")
+    left.set_xlabel("importance samples k")
+    left.set_ylabel("nats per image")
+    left.set_title("the bound tightens as k grows", fontsize=10)
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3, which="both")
+    gaps = [el - iw[m] for m in range(len(ks_a))]
+    right.boxplot(gaps, whis=(5, 95), showfliers=False)
+    right.set_xticks(range(1, len(ks_a) + 1), [f"k = {k}" for k in ks_a])
+    right.axhline(0.0, color="k", ls="--", lw=1)
+    right.set_ylabel("−ELBO − (−IWAE$_k$) [nats/image]")
+    right.set_title(f"per-image gap; mean at k = {ks_a[-1]}: {gaps[-1].mean():.2f} nats", fontsize=10)
+    right.grid(alpha=0.3, axis="y")
+    return fig
+
+
+# --- used by chapter 5: the aggregate posterior against the prior, per-unit KL, sample grids side by side
+def plot_aggregate_posterior(models, x: torch.Tensor, y: Optional[torch.Tensor] = None, extent: float = 4.0,
+                             n_grid: int = 101, n_points: int = 1500, seed: int = 0) -> Figure:
+    """Where the data's codes go, against where the prior puts its mass (2-D latent models only).
+
+    One row per model (``models``: one model, or a ``{name: model}`` dict). Left: one draw
+    ``z ~ q(z|x_n)`` for (at most ``n_points`` of) the inputs ``x: [N, C, H, W]``, coloured by the
+    labels ``y: [N]``, over the contours of the prior ``p(z)``. Right: the aggregate posterior
+    ``q(z) = 1/N Σ_n q(z|x_n)`` as a density image on an ``n_grid × n_grid`` grid over
+    ``[-extent, extent]²``, with the same prior contours: prior mass where ``q`` is pale is a hole.
+    Contours are drawn at the prior density of its 1σ, 2σ and 3σ circles (their levels for ``N(0, I)``).
+    """
+    from .metrics import _log_aggregate, posterior_stats
+
+    if not isinstance(models, dict):
+        models = {"": models}
+    fig = new_figure((8.6, 3.9 * len(models)))
+    axes = fig.subplots(len(models), 2, squeeze=False)
+    g = torch.linspace(-extent, extent, n_grid)
+    zz = torch.stack(torch.meshgrid(g, g, indexing="xy"), dim=-1).reshape(-1, 2)  # [G², 2], rows: z2, cols: z1
+    levels = [math.exp(-0.5 * r * r) / (2 * math.pi) for r in (3.0, 2.0, 1.0)]  # N(0, I) density at r = 3σ, 2σ, 1σ
+    for row, (name, model) in zip(axes, models.items()):
+        if model.latent_dim != 2:
+            raise ValueError(f"plot_aggregate_posterior needs latent_dim=2, got {model.latent_dim}")
+        dev = _device(model)
+        with torch.no_grad():
+            mu, logvar = posterior_stats(model, x)  # [N, 2] each
+            gen = torch.Generator(device=dev).manual_seed(seed)
+            idx = torch.randperm(mu.shape[0], generator=gen, device=dev)[:n_points]
+            z = mu[idx] + torch.exp(0.5 * logvar[idx]) * torch.randn(idx.shape[0], 2, generator=gen, device=dev)
+            log_p = model.prior_log_prob(zz.to(dev)).cpu().reshape(n_grid, n_grid)  # log p(z) on the grid
+            log_q = _log_aggregate(zz.to(dev), mu, logvar).cpu().reshape(n_grid, n_grid)  # log q(z) on the grid
+        p, q = log_p.exp().numpy(), log_q.exp().numpy()
+        box = (-extent, extent, -extent, extent)
+        ax = row[0]
+        c = y[idx.cpu()].cpu().numpy() if y is not None else "tab:blue"
+        sc = ax.scatter(z[:, 0].cpu().numpy(), z[:, 1].cpu().numpy(), c=c, cmap=CMAP, s=3, alpha=0.5,
+                        vmin=-0.5, vmax=9.5)
+        ax.contour(g.numpy(), g.numpy(), p, levels=levels, colors="black", linewidths=1.0)
+        ax.set_title(f"{name + ': ' if name else ''}codes z ~ q(z|x) over contours of p(z)", fontsize=9)
+        ax2 = row[1]
+        im = ax2.imshow(q, origin="lower", extent=box, cmap="magma", vmin=0, vmax=max(float(q.max()), float(p.max())))
+        ax2.contour(g.numpy(), g.numpy(), p, levels=levels, colors="white", linewidths=1.0)
+        ax2.set_title(f"{name + ': ' if name else ''}aggregate posterior q(z), prior contours", fontsize=9)
+        fig.colorbar(im, ax=ax2, label="density")
+        if y is not None:
+            fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
+        for a in row:
+            a.set_xlim(-extent, extent)
+            a.set_ylim(-extent, extent)
+            a.set_aspect("equal")
+            a.set_xlabel("$z_1$")
+            a.set_ylabel("$z_2$")
+    return fig
+
+
+def plot_kl_per_dim(kls: Dict[str, torch.Tensor], sort: bool = True, threshold: Optional[float] = None,
+                    title: str = "KL per latent unit") -> Figure:
+    """Bar chart of each latent unit's KL (nats per image), one colour per model.
+
+    ``kls``: ``{name: [D] tensor}``, e.g. ``model.elbo(x).kl_per_dim.mean(0)``. With ``sort`` the
+    units of each model are ranked from most to least KL (the x axis is then a rank, not a unit
+    index). ``threshold`` (nats) draws a dashed line, e.g. the free-bits floor.
+    """
+    fig = new_figure((7.0, 3.2))
+    ax = fig.add_subplot()
+    k = len(kls)
+    width = 0.8 / max(k, 1)
+    for i, (name, kl) in enumerate(kls.items()):
+        v = kl.detach().float().cpu()
+        v = v.sort(descending=True).values if sort else v
+        pos = np.arange(v.shape[0]) + (i - (k - 1) / 2) * width
+        ax.bar(pos, v.numpy(), width=width, label=name, color=f"C{i}")
+    if threshold is not None:
+        ax.axhline(threshold, color="black", ls="--", lw=1, label=f"{threshold:g} nats")
+    ax.set_xlabel("latent unit" + (" (ranked by KL)" if sort else ""))
+    ax.set_ylabel("KL(q(z_u|x) || p(z_u))  [nats/image]")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def plot_image_grids(grids: Dict[str, torch.Tensor], nrow: int = 8, scale: float = 0.4) -> Figure:
+    """Several image grids side by side, one titled panel per entry of ``grids`` (``{name: [N, C, H, W]}``
+    in ``[0, 1]``), e.g. prior samples of several models. ``scale``: inches per image."""
+    n = max(v.shape[0] for v in grids.values())
+    rows = math.ceil(n / nrow)
+    fig = new_figure((len(grids) * nrow * scale + 0.3, rows * scale + 0.4))
+    for ax, (name, imgs) in zip(fig.subplots(1, len(grids), squeeze=False)[0], grids.items()):
+        show_images(ax, imgs, nrow, name)
+    return fig
