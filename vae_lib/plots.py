@@ -61,7 +61,8 @@ def _tile(images: torch.Tensor, nrow: int, pad: int = 1) -> np.ndarray:
     x = images.detach().float().cpu().clamp(0, 1)
     n, c, h, w = x.shape
     rows = math.ceil(n / nrow)
-    canvas = torch.ones(rows * nrow, c, h + pad, w + pad)
+    # Gaps between images show as background: white, which is 0 under gray_r and 1 in RGB.
+    canvas = torch.full((rows * nrow, c, h + pad, w + pad), 0.0 if c == 1 else 1.0)
     canvas[:n, :, :h, :w] = x
     grid = canvas.reshape(rows, nrow, c, h + pad, w + pad).permute(0, 3, 1, 4, 2)  # rows, H, cols, W, C
     grid = grid.reshape(rows * (h + pad), nrow * (w + pad), c)[:-pad, :-pad]
@@ -708,37 +709,43 @@ def plot_pixel_nats(per_pixel: torch.Tensor, title: str = "where the reconstruct
                   label=f"mean = {totals.mean():.1f} nats/image (= {c * h * w} × {totals.mean() / (c * h * w):.3f})")
     right.set_xlabel("−log p(x|z) per image [nats]")
     right.set_ylabel("images")
+    right.set_ylim(top=right.get_ylim()[1] * 1.18)  # headroom for the legend
     right.set_title(title, fontsize=10)
-    right.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper right")
     right.grid(alpha=0.3)
     return fig
 
 
 def plot_history_comparison(histories: Dict[str, object], keys: Sequence[str] = ("train_loss", "val_loss"),
-                            title: str = "training runs compared") -> Figure:
+                            title: str = "training runs compared", zoom_from: Optional[int] = None) -> Figure:
     """Overlay per-epoch curves of several runs (nats per image).
 
     Args:
         histories: ``{run name: History}``, one colour per run.
         keys: the :class:`vae_lib.History` fields to draw, one line style per key
             (solid, dashed, dotted, ...).
+        zoom_from: if given, a second panel repeats the curves from this epoch (1-based)
+            on, with its own y-range, so late differences between runs are visible.
     """
     styles = ["-", "--", ":", "-."]
-    fig = new_figure((6.0, 3.8))
-    ax = fig.add_subplot()
-    for r, (name, hist) in enumerate(histories.items()):
-        color = f"C{r}"
-        for s, key in enumerate(keys):
-            vals = hist[key]
-            if not vals:
-                continue
-            ax.plot(range(1, len(vals) + 1), vals, ls=styles[s % len(styles)], color=color, lw=1.6,
-                    label=f"{name}: {key} (last {vals[-1]:.1f})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("−ELBO [nats/image]")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    fig = new_figure((10.0, 3.8) if zoom_from else (6.0, 3.8))
+    axes = [fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)] if zoom_from else [fig.add_subplot()]
+    for a, ax in enumerate(axes):
+        start = 1 if a == 0 else int(zoom_from)
+        for r, (name, hist) in enumerate(histories.items()):
+            for s, key in enumerate(keys):
+                vals = hist[key]
+                if not vals:
+                    continue
+                ax.plot(range(start, len(vals) + 1), vals[start - 1:], ls=styles[s % len(styles)], color=f"C{r}",
+                        lw=1.6, marker="o" if a else None, ms=3, label=f"{name}: {key} (last {vals[-1]:.1f})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("−ELBO [nats/image]")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(title, fontsize=10)
+    axes[-1].legend(fontsize=8)
+    if zoom_from:
+        axes[1].set_title(f"zoom: epochs {int(zoom_from)} and later", fontsize=10)
     return fig
 
 
@@ -871,4 +878,40 @@ def plot_image_grids(grids: Dict[str, torch.Tensor], nrow: int = 8, scale: float
     fig = new_figure((len(grids) * nrow * scale + 0.3, rows * scale + 0.4))
     for ax, (name, imgs) in zip(fig.subplots(1, len(grids), squeeze=False)[0], grids.items()):
         show_images(ax, imgs, nrow, name)
+    return fig
+
+
+# --- used by chapter 4: reconstructions and prior samples across a β sweep
+@torch.no_grad()
+def plot_beta_grid(points: Sequence, x: torch.Tensor, n: int = 8, seed: int = 0) -> Figure:
+    """One row per model of a β sweep: reconstructions of ``x`` (left) and prior samples (right).
+
+    Args:
+        points: :class:`vae_lib.SweepPoint` objects (each has ``.beta`` and a trained ``.model``),
+            drawn in the order given.
+        x: ``[N, C, H, W]`` inputs in ``[0, 1]``; the first ``n`` are shown in the top row and
+            reconstructed from their posterior means ``μ(x)`` by every model.
+        n: images per row (inputs, reconstructions and samples alike).
+        seed: seed of the ``z ~ p(z)`` draws, the same for every model.
+
+    Returns:
+        A ``Figure`` with ``len(points) + 1`` rows and two columns of image strips.
+    """
+    rows = len(points) + 1
+    fig = new_figure((2 * n * 0.5 + 1.0, rows * 0.62 + 0.5))
+    axes = fig.subplots(rows, 2)
+    x = x[:n]
+    show_images(axes[0, 0], x, nrow=n, title="inputs (top row) and their reconstructions from μ(x)")
+    axes[0, 0].text(-0.03, 0.5, "input", transform=axes[0, 0].transAxes, ha="right", va="center", fontsize=9)
+    axes[0, 1].set_axis_off()
+    axes[0, 1].text(0.5, 0.1, "samples: z ~ p(z), decoded", transform=axes[0, 1].transAxes,
+                    ha="center", va="bottom", fontsize=10)
+    for row, p in enumerate(points, start=1):
+        model = p.model
+        dev = _device(model)
+        g = torch.Generator(device=dev).manual_seed(seed)  # the same draws for every β
+        show_images(axes[row, 0], model.reconstruct(x.to(dev)), nrow=n)
+        show_images(axes[row, 1], model.sample(n, generator=g), nrow=n)
+        axes[row, 0].text(-0.03, 0.5, f"β = {p.beta:g}", transform=axes[row, 0].transAxes,
+                          ha="right", va="center", fontsize=9)
     return fig
