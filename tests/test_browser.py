@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from test_book_structure import toc_entries  # one parser of _toc.yml for both tests
 
 pytestmark = pytest.mark.browser
 
@@ -60,19 +61,7 @@ INSTALL_HINT = ("install the browser test tools: `apt-get install -y chromium` "
 
 def toc_pages(book_dir: Path = BOOK_DIR) -> list[str]:
     """Every document of _toc.yml, as an extensionless path ("book/intro")."""
-    toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                pages.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [re.sub(r"\.(md|ipynb)$", "", p) for p in pages]
+    return [re.sub(r"\.(md|ipynb)$", "", p) for p in toc_entries(book_dir)]
 
 
 def _missing_tools() -> str | None:
