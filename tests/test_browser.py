@@ -29,7 +29,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import yaml
 from test_book_structure import toc_entries  # one parser of _toc.yml for both tests
 
 pytestmark = pytest.mark.browser

@@ -597,7 +597,7 @@ def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: 
     i, j = dims
     m, s, zc = mu[0].cpu(), std[0].cpu(), z.cpu()
 
-    fig = new_figure((8.6, max(3.2, 1.1 * n_samples)))
+    fig = new_figure((7.6, max(3.2, 1.0 * n_samples)))
     gs = fig.add_gridspec(n_samples, 3, width_ratios=[1.0, 2.4, 1.0])
     _framed(show_images(fig.add_subplot(gs[:, 0]), x.cpu(), nrow=1, title="input x"))
     ax = fig.add_subplot(gs[:, 1])
@@ -727,6 +727,8 @@ def plot_history_comparison(histories: Dict[str, object], keys: Sequence[str] = 
         zoom_from: if given, a second panel repeats the curves from this epoch (1-based)
             on, with its own y-range, so late differences between runs are visible.
     """
+    from matplotlib.ticker import MaxNLocator
+
     styles = ["-", "--", ":", "-."]
     fig = new_figure((10.0, 3.8) if zoom_from else (6.0, 3.8))
     axes = [fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)] if zoom_from else [fig.add_subplot()]
@@ -741,6 +743,7 @@ def plot_history_comparison(histories: Dict[str, object], keys: Sequence[str] = 
                         lw=1.6, marker="o" if a else None, ms=3, label=f"{name}: {key} (last {vals[-1]:.1f})")
         ax.set_xlabel("epoch")
         ax.set_ylabel("−ELBO [nats/image]")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_title(title, fontsize=10)
     axes[-1].legend(fontsize=8)
@@ -826,11 +829,11 @@ def plot_aggregate_posterior(models, x: torch.Tensor, y: Optional[torch.Tensor] 
         sc = ax.scatter(z[:, 0].cpu().numpy(), z[:, 1].cpu().numpy(), c=c, cmap=CMAP, s=3, alpha=0.5,
                         vmin=-0.5, vmax=9.5)
         ax.contour(g.numpy(), g.numpy(), p, levels=levels, colors="black", linewidths=1.0)
-        ax.set_title(f"{name + ': ' if name else ''}codes z ~ q(z|x) over contours of p(z)", fontsize=9)
+        ax.set_title(f"{name + ': ' if name else ''}codes z ~ q(z|x), contours of p(z)", fontsize=9)
         ax2 = row[1]
         im = ax2.imshow(q, origin="lower", extent=box, cmap="magma", vmin=0, vmax=max(float(q.max()), float(p.max())))
         ax2.contour(g.numpy(), g.numpy(), p, levels=levels, colors="white", linewidths=1.0)
-        ax2.set_title(f"{name + ': ' if name else ''}aggregate posterior q(z), prior contours", fontsize=9)
+        ax2.set_title(f"{name + ': ' if name else ''}density of q(z), contours of p(z)", fontsize=9)
         fig.colorbar(im, ax=ax2, label="density")
         if y is not None:
             fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
