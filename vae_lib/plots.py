@@ -690,8 +690,8 @@ def plot_pixel_nats(per_pixel: torch.Tensor, title: str = "where the reconstruct
             unreduced binary cross-entropy of Bernoulli logits against binary targets).
 
     Left: the mean over the ``N`` images as a heat map (nats per pixel). Right: histogram
-    of the per-image totals ``Σ_pixels`` (nats per image), with their mean marked; that
-    mean, not the mean per pixel, is the number to report.
+    of the per-image totals ``Σ_pixels`` (nats per image), with their mean marked: results
+    are reported per image, not per pixel.
     """
     nats = per_pixel.detach().double().cpu()
     n, c, h, w = nats.shape
