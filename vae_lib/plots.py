@@ -19,9 +19,33 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 
 __all__ = [
-    "new_figure", "image_grid", "show_images", "plot_reconstructions", "plot_prior_samples",
-    "plot_posterior_samples", "plot_latent_scatter", "plot_latent_manifold", "plot_interpolations",
-    "plot_loss_curves", "plot_rate_distortion", "jshtml_scrubber",
+    "new_figure",
+    "show_images",
+    "image_grid",
+    "plot_reconstructions",
+    "plot_prior_samples",
+    "plot_posterior_samples",
+    "plot_latent_scatter",
+    "plot_latent_manifold",
+    "plot_interpolations",
+    "plot_loss_curves",
+    "plot_rate_distortion",
+    "jshtml_scrubber",
+    "plot_reparam_graph",
+    "plot_gradient_variance",
+    "plot_posteriors_over_prior",
+    "plot_kl_landscape",
+    "plot_mc_convergence",
+    "plot_elbo_vs_iwae",
+    "plot_encode_sample_decode",
+    "plot_posterior_width",
+    "plot_pixel_nats",
+    "plot_history_comparison",
+    "plot_bound_vs_k",
+    "plot_aggregate_posterior",
+    "plot_kl_per_dim",
+    "plot_image_grids",
+    "plot_beta_grid",
 ]
 
 CMAP = "tab10"
