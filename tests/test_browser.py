@@ -265,17 +265,20 @@ def check_quizzes(page, html: str) -> list[str]:
     errors = []
     for i in range(quizzes.count()):
         quiz = quizzes.nth(i)
+        buttons = quiz.locator("label.MCButton, .MCButton")
         try:
-            quiz.locator("label.MCButton, .MCButton").first.wait_for(state="visible")
+            buttons.first.wait_for(state="visible")
         except Exception:
             # numeric/string questions have an input instead of buttons
             if quiz.locator("input[type=text], input[type=number]").count():
                 continue
             errors.append(f"quiz {i}: no answer buttons rendered")
             continue
-        feedback = quiz.locator(".Feedback").first
+        # The question (one `.Quiz` wrapper each) that holds the first button, and its own feedback.
+        question = quiz.locator(".Quiz", has=page.locator(".MCButton")).first
+        feedback = question.locator(".Feedback").first
         before = feedback.inner_text() if feedback.count() else ""
-        quiz.locator("label.MCButton, .MCButton").first.click()
+        question.locator("label.MCButton, .MCButton").first.click()
         try:
             page.wait_for_function(
                 "([el, before]) => el && el.innerText.trim() && el.innerText !== before",
