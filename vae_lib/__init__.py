@@ -32,7 +32,7 @@ from .metrics import (
 )
 from .model import VAE, Autoencoder
 from .priors import MixturePrior, StandardNormalPrior, VampPrior
-from .train import History, evaluate, train
+from .train import History, evaluate, objective, train
 
 __version__ = "0.1.0"
 
@@ -41,7 +41,7 @@ __all__ = [
     "VAE", "Autoencoder", "StandardNormalPrior", "MixturePrior", "VampPrior",
     "ELBOTerms", "reparameterize", "kl_standard_normal", "kl_standard_normal_per_dim", "gaussian_log_prob",
     "bernoulli_log_likelihood", "gaussian_log_likelihood",
-    "train", "evaluate", "History",
+    "train", "evaluate", "objective", "History",
     "iwae_log_likelihood", "active_units", "posterior_stats", "aggregate_posterior_gap", "AggregateGap",
     "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "estimators", "plots",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
