@@ -10,7 +10,7 @@ The public API (see the book's API reference for every function)::
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetDownloadError, DatasetFileError, load_dataset
 from . import estimators, plots
-from .device import default_device
+from .device import default_device, model_device
 from .estimators import gradient_estimates, gradient_variance_table
 from .losses import (
     ELBOTerms,
@@ -37,7 +37,7 @@ from .train import History, evaluate, objective, train
 __version__ = "0.1.0"
 
 __all__ = [
-    "DATASETS", "load_dataset", "DatasetFileError", "DatasetDownloadError", "default_device",
+    "DATASETS", "load_dataset", "DatasetFileError", "DatasetDownloadError", "default_device", "model_device",
     "VAE", "Autoencoder", "StandardNormalPrior", "MixturePrior", "VampPrior",
     "ELBOTerms", "reparameterize", "kl_standard_normal", "kl_standard_normal_per_dim", "gaussian_log_prob",
     "bernoulli_log_likelihood", "gaussian_log_likelihood",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["default_device"]
+__all__ = ["default_device", "model_device"]
 
 
 def default_device() -> torch.device:
@@ -14,3 +14,8 @@ def default_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device a model's parameters live on (where its inputs must go)."""
+    return next(model.parameters()).device

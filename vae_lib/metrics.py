@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
+from .device import model_device
 from .losses import gaussian_log_prob
 from .train import History, evaluate, train
 
@@ -24,10 +25,6 @@ __all__ = [
     "SweepPoint",
     "beta_sweep",
 ]
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -43,7 +40,7 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
     model.check_input(x, "iwae_log_likelihood")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    device = _device_of(model)
+    device = model_device(model)
     was_training = model.training
     model.eval()
     g = torch.Generator(device=device).manual_seed(seed)
@@ -68,7 +65,7 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
 @torch.no_grad()
 def posterior_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 1000):
     """``(mu, logvar)`` of ``q(z|x)`` for every input, ``[N, D]`` each, on the model's device."""
-    device = _device_of(model)
+    device = model_device(model)
     mus, logvars = [], []
     for i in range(0, x.shape[0], batch_size):
         mu, logvar = model.encode(x[i:i + batch_size].to(device))
@@ -119,7 +116,7 @@ def _log_aggregate(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chun
 @torch.no_grad()
 def aggregate_posterior_gap(model: nn.Module, x: torch.Tensor, n_samples: int = 2000, seed: int = 0) -> AggregateGap:
     """Estimate :class:`AggregateGap` from the posteriors of the inputs ``x``, seeded."""
-    device = _device_of(model)
+    device = model_device(model)
     mu, logvar = posterior_stats(model, x)
     g = torch.Generator(device=device).manual_seed(seed)
     idx = torch.randint(0, mu.shape[0], (n_samples,), generator=g, device=device)

@@ -18,6 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 
+from .device import model_device
+
 __all__ = [
     "new_figure",
     "show_images",
@@ -76,10 +78,6 @@ def new_figure(figsize: Tuple[float, float] = (6.0, 4.0), **kw) -> Figure:
     return fig
 
 
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
 def _tile(images: torch.Tensor, nrow: int, pad: int = 1) -> np.ndarray:
     """``[N, C, H, W]`` -> one ``[rows*(H+pad), nrow*(W+pad)(, 3)]`` array (no Python loop over pixels)."""
     x = images.detach().float().cpu().clamp(0, 1)
@@ -116,7 +114,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: Optional[str] = None,
 def plot_reconstructions(model, x: torch.Tensor, n: int = 10, title: str = "top: input, bottom: reconstruction"
                          ) -> Figure:
     """Inputs (top row) and their reconstructions from the posterior mean (bottom row)."""
-    x = x[:n].to(_device(model))
+    x = x[:n].to(model_device(model))
     recon = model.reconstruct(x)
     return image_grid(torch.cat([x, recon]), nrow=x.shape[0], title=title)
 
@@ -125,14 +123,14 @@ def plot_reconstructions(model, x: torch.Tensor, n: int = 10, title: str = "top:
 def plot_prior_samples(model, n: int = 64, nrow: int = 8, seed: int = 0, title: str = "samples: z ~ p(z), decoded"
                        ) -> Figure:
     """New images: ``z ~ p(z)`` through the decoder (mean images)."""
-    g = torch.Generator(device=_device(model)).manual_seed(seed)
+    g = torch.Generator(device=model_device(model)).manual_seed(seed)
     return image_grid(model.sample(n, generator=g), nrow=nrow, title=title)
 
 
 @torch.no_grad()
 def plot_posterior_samples(model, x: torch.Tensor, n: int = 15, seed: int = 0) -> Figure:
     """One input, its decoded posterior mean, and ``n`` decodings of ``z ~ q(z|x)`` around it."""
-    x = x[:1].to(_device(model))
+    x = x[:1].to(model_device(model))
     mu, logvar = model.encode(x)
     g = torch.Generator(device=mu.device).manual_seed(seed)
     z = mu + torch.exp(0.5 * logvar) * torch.randn(n, mu.shape[1], generator=g, device=mu.device)
@@ -145,7 +143,7 @@ def _encode_means(model, x: torch.Tensor, batch_size: int = 1000):
     mus, lvs = [], []
     with torch.no_grad():
         for i in range(0, x.shape[0], batch_size):
-            out = model.encode(x[i:i + batch_size].to(_device(model)))
+            out = model.encode(x[i:i + batch_size].to(model_device(model)))
             mu, lv = out if isinstance(out, tuple) else (out, None)
             mus.append(mu.cpu())
             lvs.append(lv.cpu() if lv is not None else None)
@@ -191,7 +189,7 @@ def plot_latent_manifold(model, n: int = 15, extent: float = 3.0, dims: Tuple[in
     z = (center.clone().float().cpu() if center is not None else torch.zeros(d)).repeat(n * n, 1)
     z[:, dims[0]] = grid.repeat(n)  # columns: z_i grows to the right
     z[:, dims[1]] = grid.flip(0).repeat_interleave(n)  # rows: z_j grows upwards
-    imgs = model.decode_mean(z.to(_device(model)))
+    imgs = model.decode_mean(z.to(model_device(model)))
     fig = image_grid(imgs, nrow=n, scale=0.42)
     ax = fig.axes[0]
     ax.set_title(f"decoded grid: $z_{{{dims[0] + 1}}}$, $z_{{{dims[1] + 1}}}$ from {-extent:g} to {extent:g}",
@@ -202,7 +200,7 @@ def plot_latent_manifold(model, n: int = 15, extent: float = 3.0, dims: Tuple[in
 @torch.no_grad()
 def plot_interpolations(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10) -> Figure:
     """One strip per pair: decode ``(1−t)·μ(a) + t·μ(b)`` for ``t`` from 0 to 1 (ends are the inputs)."""
-    dev = _device(model)
+    dev = model_device(model)
     x_a, x_b = x_a.to(dev), x_b.to(dev)
     za, zb = (model.encode(x_a), model.encode(x_b))
     za, zb = (za[0], zb[0]) if isinstance(za, tuple) else (za, zb)
@@ -609,7 +607,7 @@ def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: 
     optional, coloured by ``background_y``) for context. Right: each ``z_k`` decoded,
     titled with its reconstruction error ``−log p(x|z_k)`` in nats per image.
     """
-    dev = _device(model)
+    dev = model_device(model)
     x = x[:1].to(dev)
     mu, logvar = model.encode(x)  # [1, D] each
     std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²)
@@ -663,7 +661,7 @@ def plot_posterior_width(model, x_a: torch.Tensor, x_b: torch.Tensor,
     ``background`` images (optional, coloured by ``background_y``). The title gives the
     median over the pairs of the geometric-mean σ, ``(∏_d σ_d)^{1/D}``, for each row.
     """
-    dev = _device(model)
+    dev = model_device(model)
     x_a, x_b = x_a.to(dev), x_b.to(dev)
     (mu_a, lv_a), (mu_b, lv_b) = model.encode(x_a), model.encode(x_b)  # [K, D] each
     sd_a, sd_b = torch.exp(0.5 * lv_a).cpu(), torch.exp(0.5 * lv_b).cpu()  # σ, [K, D]
@@ -838,7 +836,7 @@ def plot_aggregate_posterior(models, x: torch.Tensor, y: Optional[torch.Tensor] 
     for row, (name, model) in zip(axes, models.items()):
         if model.latent_dim != 2:
             raise ValueError(f"plot_aggregate_posterior needs latent_dim=2, got {model.latent_dim}")
-        dev = _device(model)
+        dev = model_device(model)
         with torch.no_grad():
             mu, logvar = posterior_stats(model, x)  # [N, 2] each
             gen = torch.Generator(device=dev).manual_seed(seed)
@@ -935,7 +933,7 @@ def plot_beta_grid(points: Sequence, x: torch.Tensor, n: int = 8, seed: int = 0)
                     ha="center", va="bottom", fontsize=10)
     for row, p in enumerate(points, start=1):
         model = p.model
-        dev = _device(model)
+        dev = model_device(model)
         g = torch.Generator(device=dev).manual_seed(seed)  # the same draws for every β
         show_images(axes[row, 0], model.reconstruct(x.to(dev)), nrow=n)
         show_images(axes[row, 1], model.sample(n, generator=g), nrow=n)

@@ -52,6 +52,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Ellipse
 from torch import nn
 
+from .device import model_device
 from .estimators import gradient_estimates
 from .losses import gaussian_log_prob, kl_standard_normal
 from .metrics import SweepPoint
@@ -215,10 +216,6 @@ class _Explorer(widgets.VBox):
             state.update(part)
         self.state = state
         self.text.value = self._describe(state)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _set_tile(artist, images: torch.Tensor, nrow: int) -> None:
@@ -459,7 +456,7 @@ class _PosteriorView:
             self.eps_seed = seed
         mu, std = self.mu[i], torch.exp(0.5 * self.logvar[i])  # [D] each
         z = mu + std * self.eps  # z = μ + σ ⊙ ε, [S, D]
-        imgs = self.model.decode_mean(z.to(_model_device(self.model))).cpu()  # [S, C, H, W]
+        imgs = self.model.decode_mean(z.to(model_device(self.model))).cpu()  # [S, C, H, W]
         a, b = self.dims
         for k, e in zip((1, 2), self.ell):
             e.set_center((float(mu[a]), float(mu[b])))
@@ -491,7 +488,7 @@ def _posterior_cache(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor
     else:  # a learned prior: Monte Carlo KL = E_q[log q(z|x) − log p(z)], 64 seeded draws per input
         g = torch.Generator().manual_seed(seed)
         z = mu + torch.exp(0.5 * logvar) * torch.randn(64, *mu.shape, generator=g)  # [64, N, D]
-        dev = _model_device(model)
+        dev = model_device(model)
         log_p = torch.cat([model.prior_log_prob(z[:, s:s + 500].to(dev)).cpu() for s in range(0, mu.shape[0], 500)], 1)
         kl = (gaussian_log_prob(z, mu, logvar) - log_p).mean(0)
     return mu, logvar, kl, cloud, colours
@@ -793,7 +790,7 @@ def _beta_cache(points: Sequence[SweepPoint], x: torch.Tensor, n_images: int, n_
     x = x[:n_images].detach().cpu()
     out = []
     for p in pts:
-        dev = _model_device(p.model)
+        dev = model_device(p.model)
         recon = p.model.reconstruct(x.to(dev)).cpu()  # decoded posterior means, [n, C, H, W]
         g = torch.Generator(device=dev).manual_seed(seed)  # the same z ~ p(z) for every β (standard prior)
         samples = p.model.sample(n_prior, generator=g).cpu()
@@ -906,7 +903,7 @@ class _LatentBase:
                  colours: Optional[np.ndarray], dims: Tuple[int, int], center: torch.Tensor):
         self.model, self.x, self.mu, self.cloud, self.colours = model, x, mu, cloud, colours
         self.dims, self.center = tuple(dims), center
-        self.dev = _model_device(model)
+        self.dev = model_device(model)
 
     def plane(self, ax: Axes, extent: float) -> None:
         _scatter_codes(ax, self.cloud, self.colours)
