@@ -173,7 +173,7 @@ def open_page(browser, base_url):
         page.on("response", lambda r: log.http_errors.append(f"{r.status} {r.url}")
                 if r.status >= 400 else None)
         page.on("console", lambda m: log.console_error(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: log.console_error(f"uncaught: {e}"))
+        page.on("pageerror", lambda e: log.console_error(f"uncaught: {e}" + (f" [{e.stack.splitlines()[1].strip()}]" if getattr(e, "stack", None) and len(e.stack.splitlines()) > 1 else "")))
         page.goto(f"{base_url}/{path}", wait_until="load")
         try:
             page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
