@@ -115,7 +115,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--device", default=None, help="cpu / cuda / mps (default: vae_lib.default_device())")
     ap.add_argument("--amp", action="store_true", help="bf16 autocast for vae_lib.train")
-    ap.add_argument("--repeats", type=int, default=5,
+    ap.add_argument("--repeats", type=int, default=20,
                     help="alternating baseline/vae_lib runs (seeds 0..R-1): best throughput, mean loss")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()

@@ -53,3 +53,20 @@ def test_checkpoint_from_cuda_loads_on_cpu(tmp_path):
     m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,)).cuda()
     loaded = vl.load_checkpoint(vl.save_checkpoint(m, tmp_path / "m.pt"), map_location="cpu")
     assert next(loaded.parameters()).device.type == "cpu"
+
+
+def test_fused_step_matches_autograd_on_cuda():
+    torch.manual_seed(0)
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=4, hidden=(32,)).cuda()
+    x = torch.rand(50, 1, 8, 8, device="cuda")
+    torch.manual_seed(3)
+    t = m.elbo(x)
+    t.loss.backward()
+    ref = {k: p.grad.clone() for k, p in m.named_parameters()}
+    m.zero_grad(set_to_none=True)
+    torch.manual_seed(3)
+    stats = vl.fused.FusedStep(m)(x, 1.0)
+    assert stats.is_cuda
+    torch.testing.assert_close(stats[0], t.loss.detach(), rtol=1e-5, atol=1e-4)
+    for k, p in m.named_parameters():
+        torch.testing.assert_close(p.grad, ref[k], rtol=1e-4, atol=1e-5)

@@ -9,7 +9,7 @@ The public API (see the book's API reference for every function)::
 """
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetDownloadError, DatasetFileError, load_dataset
-from . import estimators, plots
+from . import estimators, fused, plots
 from .device import default_device, model_device
 from .estimators import gradient_estimates, gradient_variance_table
 from .losses import (
@@ -43,6 +43,6 @@ __all__ = [
     "bernoulli_log_likelihood", "gaussian_log_likelihood",
     "train", "evaluate", "objective", "History",
     "iwae_log_likelihood", "active_units", "posterior_stats", "aggregate_posterior_gap", "AggregateGap",
-    "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "estimators", "plots",
+    "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "estimators", "fused", "plots",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
 ]

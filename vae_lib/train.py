@@ -1,9 +1,10 @@
 """The training loop. It knows nothing about any particular model.
 
 A model only has to provide ``elbo(x, beta) -> ELBOTerms`` (see :mod:`vae_lib.losses`).
-Speed rules followed here: the data goes to the device once, each epoch shuffles by
-index with one gather, and the step loop never waits for the device (losses are kept
-on the device and read once per epoch).
+Speed rules followed here: the data goes to the device once, each epoch shuffles an
+index (each batch is one ``index_select`` of the resident data), and the step loop never
+waits for the device (losses are kept on the device and read once per epoch). For MLP
+VAEs the step itself is the hand-written one of :mod:`vae_lib.fused`.
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
+from torch.optim.adam import adam as adam_update
 from tqdm.auto import tqdm
 
 from .device import default_device
+from .fused import FusedStep, why_not_fused
 
 __all__ = ["History", "train", "evaluate", "objective"]
 
@@ -65,6 +68,25 @@ def objective(terms, beta: float, free_bits: float = 0.0) -> torch.Tensor:
     return terms.recon.mean() + beta * kl
 
 
+def _adam_step(opt: torch.optim.Adam) -> None:
+    """``opt.step()`` for a single-group fused Adam whose parameters all have gradients,
+    calling ``torch.optim.adam.adam`` directly: the same update without the per-call
+    bookkeeping of ``Optimizer.step`` (hooks, profiler records, state initialisation),
+    which for a model this small costs about as much as the update itself."""
+    group = opt.param_groups[0]
+    params = group["params"]
+    if len(opt.param_groups) != 1 or not group.get("fused") or len(opt.state) != len(params):
+        opt.step()  # the general path; it also creates the state on the first step
+        return
+    states = [opt.state[p] for p in params]
+    beta1, beta2 = group["betas"]
+    with torch.no_grad():
+        adam_update(params, [p.grad for p in params], [st["exp_avg"] for st in states],
+                    [st["exp_avg_sq"] for st in states], [], [st["step"] for st in states],
+                    fused=True, amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=group["lr"],
+                    weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+
+
 def _check_data(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
     if isinstance(x, (tuple, list)):
         raise TypeError(f"{where}: pass the images tensor only (x), not an (x, y) pair")
@@ -97,7 +119,7 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
           beta: float = 1.0, kl_warmup_epochs: float = 0, free_bits: float = 0.0,
           val_data: Optional[torch.Tensor] = None, device: Optional[Union[str, torch.device]] = None,
           seed: int = 0, binarize: bool = False, progress: bool = True, amp: bool = False,
-          compile: bool = False, callbacks: Sequence[Callable[[int, History, nn.Module], None]] = ()) -> History:
+          compile: bool = False, fused: Optional[bool] = None, callbacks: Sequence[Callable[[int, History, nn.Module], None]] = ()) -> History:
     """Fit ``model`` to ``x_train: [N, C, H, W]`` with Adam; returns a :class:`History`.
 
     Args:
@@ -117,10 +139,16 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
         progress: show a ``tqdm`` progress bar.
         amp: bfloat16 autocast (CUDA, or CPUs with bf16 support).
         compile: wrap the step's loss computation in ``torch.compile``.
+        fused: compute the gradients with the hand-written backward pass of
+            :mod:`vae_lib.fused` instead of autograd (same maths, about 1.4x faster on a
+            CPU). ``None`` (default) uses it whenever it covers the model (an MLP VAE with
+            the standard prior, no ``amp``/``compile``); ``True`` insists (``ValueError``
+            if it does not cover the model); ``False`` always uses autograd.
         callbacks: functions ``f(epoch, history, model)`` called after every epoch.
 
     Raises:
-        ValueError: ``x_train`` or ``val_data`` is not ``[N, *model.input_shape]``.
+        ValueError: ``x_train`` or ``val_data`` is not ``[N, *model.input_shape]``, or
+            ``fused=True`` for a model the fused step does not cover.
         FloatingPointError: the loss became NaN/Inf; names the epoch and step. The model's
             weights are restored to their state at the start of that epoch.
     """
@@ -139,6 +167,10 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
     except (RuntimeError, TypeError):
         opt = torch.optim.Adam(model.parameters(), lr=lr)
     elbo = torch.compile(model.elbo) if compile else model.elbo
+    not_fused = why_not_fused(model, amp=amp, compile=compile) if fused is not False else "fused=False"
+    if fused and not_fused:
+        raise ValueError(f"train(fused=True): {not_fused}; pass fused=None to fall back to autograd")
+    fused_step = None if not_fused else FusedStep(model, free_bits)
     history = History()
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
@@ -150,21 +182,24 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
             t0 = time.perf_counter()
             snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))  # NaN rollback
             perm = torch.randperm(n, generator=g, device=g.device).to(device)
-            x_epoch = x_all[perm]  # one gather per epoch; batches below are views
             stats = torch.zeros(steps, 3, device=device)  # loss, recon, kl per step, read once per epoch
             for step in range(steps):
-                xb = x_epoch[step * batch_size:(step + 1) * batch_size]
+                xb = x_all.index_select(0, perm[step * batch_size:(step + 1) * batch_size])  # [b, C, H, W]
                 if binarize:
                     xb = torch.bernoulli(xb, generator=data_gen)  # dynamic binarization: pixels ~ Bernoulli(x)
                 progress_frac = epoch + step / steps
                 beta_t = beta * min(1.0, progress_frac / kl_warmup_epochs) if kl_warmup_epochs > 0 else beta
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    terms = elbo(xb, beta=beta_t)
-                    loss = objective(terms, beta_t, free_bits)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                stats[step] = torch.stack([loss.detach(), terms.recon.detach().mean(), terms.kl.detach().mean()])
+                if fused_step is not None:
+                    stats[step] = fused_step(xb, beta_t)  # loss and every gradient, by hand (vae_lib.fused)
+                    _adam_step(opt)
+                else:
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                        terms = elbo(xb, beta=beta_t)
+                        loss = objective(terms, beta_t, free_bits)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    stats[step] = torch.stack([loss.detach(), terms.recon.detach().mean(), terms.kl.detach().mean()])
+                    opt.step()
                 bar.update(1)
             stats = stats.cpu()  # the one host sync of the epoch
             elapsed = time.perf_counter() - t0
