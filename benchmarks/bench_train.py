@@ -6,9 +6,11 @@ DataLoader (shuffle=True, batch 128), the same MLP 784-400-20 with sigmoid outpu
 1e-3, summed BCE + KL, ``loss.item()`` every step. torchvision has no CPU wheel here, so
 its two pieces (the MNIST Dataset's PIL path and ToTensor) are reproduced line for line.
 
-Both run in this process on the same 4,500 mnist-5k training images, and both are scored
-by the same function on the 500 held-out images: the negative ELBO in nats per image
-(mean over 10 seeded posterior samples). Prints images/s, the ratio, and both losses.
+All run in this process on the same 4,500 mnist-5k training images: the baseline,
+``vl.train(fused=False)`` (autograd) and ``vl.train`` as shipped (the hand-written step of
+vae_lib.fused). All are scored by the same function on the 500 held-out images: the
+negative ELBO in nats per image (mean over 10 seeded posterior samples). Prints images/s,
+the ratios, and the losses with their paired difference to the baseline.
 
     python benchmarks/bench_train.py              # CPU, 10 epochs
     python benchmarks/bench_train.py --device cuda --amp
@@ -116,7 +118,8 @@ def main():
     ap.add_argument("--device", default=None, help="cpu / cuda / mps (default: vae_lib.default_device())")
     ap.add_argument("--amp", action="store_true", help="bf16 autocast for vae_lib.train")
     ap.add_argument("--repeats", type=int, default=20,
-                    help="alternating baseline/vae_lib runs (seeds 0..R-1): best throughput, mean loss")
+                    help="alternating runs of each trainer, one seed each: best throughput, mean loss")
+    ap.add_argument("--seed-offset", type=int, default=0, help="first seed (seeds offset..offset+R-1)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
     device = torch.device(args.device) if args.device else vl.default_device()
@@ -124,34 +127,50 @@ def main():
     xv, _ = vl.load_dataset("mnist-5k", "val")
     xv_d = xv.to(device)
 
-    base_rates, ours_rates, base_losses, ours_losses = [], [], [], []
-    for r in range(args.repeats):  # alternate, so a busy machine slows both alike
+    # Three trainers per seed, alternating so a busy machine slows them alike: the example's
+    # pipeline, vl.train with autograd (fused=False), and vl.train as shipped (the fused step).
+    rates = {"baseline": [], "autograd": [], "vae_lib": []}
+    losses = {k: [] for k in rates}
+    seeds = range(args.seed_offset, args.seed_offset + args.repeats)
+    for r in seeds:
         base, rate_b = train_baseline(x, args.epochs, device, seed=r)
-        torch.manual_seed(r)
-        ours = vl.VAE(input_shape=(1, 28, 28), latent_dim=20, hidden=(400,))
-        hist = vl.train(ours, x, epochs=args.epochs, batch_size=128, lr=1e-3, device=device, seed=r,
-                        progress=False, amp=args.amp)
-        base_rates.append(rate_b)
-        ours_rates.append(4500 * args.epochs / sum(4500 / s for s in hist.samples_per_s))
         base.eval()
-        base_losses.append(heldout_neg_elbo(lambda v: base.encode(v.view(-1, 784)),
-                                            lambda z: base.decode_logits(z).view(-1, 1, 28, 28), xv_d))
-        ours_losses.append(heldout_neg_elbo(ours.encode, ours.decode, xv_d))
-    loss_b, loss_o = sum(base_losses) / len(base_losses), sum(ours_losses) / len(ours_losses)
-    diffs = torch.tensor(ours_losses) - torch.tensor(base_losses)
-    diff_se = float(diffs.std() / len(diffs) ** 0.5) if len(diffs) > 1 else float("nan")  # seed-to-seed noise
+        rates["baseline"].append(rate_b)
+        losses["baseline"].append(heldout_neg_elbo(lambda v: base.encode(v.view(-1, 784)),
+                                                   lambda z: base.decode_logits(z).view(-1, 1, 28, 28), xv_d))
+        for name, fused in (("autograd", False), ("vae_lib", None)):
+            torch.manual_seed(r)
+            ours = vl.VAE(input_shape=(1, 28, 28), latent_dim=20, hidden=(400,))
+            hist = vl.train(ours, x, epochs=args.epochs, batch_size=128, lr=1e-3, device=device, seed=r,
+                            progress=False, amp=args.amp, fused=fused)
+            rates[name].append(4500 * args.epochs / sum(4500 / s for s in hist.samples_per_s))
+            losses[name].append(heldout_neg_elbo(ours.encode, ours.decode, xv_d))
+    mean = {k: sum(v) / len(v) for k, v in losses.items()}
+    best = {k: max(v) for k, v in rates.items()}
+
+    def diff(name):  # mean paired difference to the baseline, and its standard error over seeds
+        d = torch.tensor(losses[name]) - torch.tensor(losses["baseline"])
+        return float(d.mean()), float(d.std() / len(d) ** 0.5) if len(d) > 1 else float("nan")
+
     res = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "epochs": args.epochs, "amp": args.amp,
-           "baseline_images_per_s": max(base_rates), "vae_lib_images_per_s": max(ours_rates),
-           "ratio": max(ours_rates) / max(base_rates),
-           "baseline_heldout_neg_elbo": loss_b, "vae_lib_heldout_neg_elbo": loss_o,
-           "loss_difference": loss_o - loss_b, "loss_difference_se": diff_se,
-           "baseline_losses": base_losses, "vae_lib_losses": ours_losses}
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs")
-    print(f"  official-example pipeline : {res['baseline_images_per_s']:9.0f} images/s, held-out -ELBO {loss_b:.2f} nats (mean of {args.repeats} seeds)")
-    print(f"  vae_lib.train             : {res['vae_lib_images_per_s']:9.0f} images/s, held-out -ELBO {loss_o:.2f} nats (mean of {args.repeats} seeds)")
-    print(f"  speed-up                  : {res['ratio']:.2f}x")
-    print(f"  held-out loss difference  : {loss_o - loss_b:+.2f} ± {diff_se:.2f} nats (vae_lib − baseline, ± s.e. over seeds)")
+           "epochs": args.epochs, "amp": args.amp, "seeds": list(seeds),
+           "baseline_images_per_s": best["baseline"], "vae_lib_images_per_s": best["vae_lib"],
+           "autograd_images_per_s": best["autograd"],
+           "ratio": best["vae_lib"] / best["baseline"], "autograd_ratio": best["autograd"] / best["baseline"],
+           "baseline_heldout_neg_elbo": mean["baseline"], "vae_lib_heldout_neg_elbo": mean["vae_lib"],
+           "autograd_heldout_neg_elbo": mean["autograd"],
+           "loss_difference": diff("vae_lib")[0], "loss_difference_se": diff("vae_lib")[1],
+           "rates": rates, "losses": losses}
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs, "
+          f"seeds {seeds.start}..{seeds.stop - 1} (best throughput, mean held-out -ELBO)")
+    labels = {"baseline": "official-example pipeline", "autograd": "vae_lib.train(fused=False)",
+              "vae_lib": "vae_lib.train"}
+    for k, label in labels.items():
+        extra = "" if k == "baseline" else f"  {best[k] / best['baseline']:.2f}x, loss {diff(k)[0]:+.2f} ± {diff(k)[1]:.2f}"
+        print(f"  {label:27s}: {best[k]:9.0f} images/s, held-out -ELBO {mean[k]:.2f} nats{extra}")
+    print(f"  speed-up                   : {res['ratio']:.2f}x")
+    print(f"  held-out loss difference   : {res['loss_difference']:+.2f} ± {res['loss_difference_se']:.2f} nats "
+          f"(vae_lib − baseline, paired by seed, ± s.e.)")
     if args.json:
         vl.checkpoint.atomic_write(args.json, lambda p: open(p, "w").write(json.dumps(res, indent=2)))
 
