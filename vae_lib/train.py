@@ -140,8 +140,8 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
         amp: bfloat16 autocast (CUDA, or CPUs with bf16 support).
         compile: wrap the step's loss computation in ``torch.compile``.
         fused: compute the gradients with the hand-written backward pass of
-            :mod:`vae_lib.fused` instead of autograd (same maths, about 1.4x faster on a
-            CPU). ``None`` (default) uses it whenever it covers the model (an MLP VAE with
+            :mod:`vae_lib.fused` instead of autograd (same maths, about 1.3x as many
+            images per second on a CPU). ``None`` (default) uses it whenever it covers the model (an MLP VAE with
             the standard prior, no ``amp``/``compile``); ``True`` insists (``ValueError``
             if it does not cover the model); ``False`` always uses autograd.
         callbacks: functions ``f(epoch, history, model)`` called after every epoch.
