@@ -20,7 +20,7 @@ def small():
 
 def test_tile_places_images_row_major_with_white_gaps():
     imgs = torch.stack([torch.full((1, 2, 2), v) for v in (0.1, 0.2, 0.3)])
-    grid = plots._tile(imgs, nrow=2)
+    grid = plots.core._tile(imgs, nrow=2)
     assert grid.shape == (5, 5)
     np.testing.assert_allclose(grid[0, 0], 0.1, rtol=1e-6)
     np.testing.assert_allclose(grid[0, 3], 0.2, rtol=1e-6)

@@ -36,6 +36,14 @@ def test_package_dependencies_are_only_runtime_ones():
     assert "build-system" in toml and "torch" not in toml.split("[project]")[0]
 
 
+def test_every_subpackage_is_packaged():
+    """A plain (non-editable) install, as on Colab, ships only the packages pyproject lists."""
+    toml = (ROOT / "pyproject.toml").read_text()
+    listed = set(re.findall(r'"(vae_lib[\w.]*)"', re.search(r"^packages = \[(.*?)\]", toml, re.M).group(1)))
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "vae_lib").rglob("__init__.py")}
+    assert listed == on_disk
+
+
 def test_requirements_pin_jupyter_book_1():
     req = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^jupyter-book>=1\.0\.4,<2$", req, re.M)

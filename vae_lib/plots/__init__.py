@@ -1,0 +1,54 @@
+"""Figures for the book. Every function returns a ``matplotlib.figure.Figure`` (never calls
+``plt.show()``), built without pyplot so nothing leaks between notebook cells.
+
+Images are ``[N, C, H, W]`` tensors in ``[0, 1]``; models are :class:`vae_lib.VAE` or
+:class:`vae_lib.Autoencoder`. The functions live in five modules by kind (``core``: figure
+plumbing and the scrubber; ``images``; ``latent``: the latent space; ``curves``; ``gradients``)
+and are all imported here, so ``vl.plots.plot_latent_scatter`` works as before.
+"""
+from __future__ import annotations
+
+from .core import CMAP, new_figure, show_images, image_grid, jshtml_scrubber
+from .images import (
+    plot_reconstructions, plot_prior_samples, plot_posterior_samples, plot_interpolations, plot_pixel_nats,
+    plot_image_grids, plot_beta_grid,
+)
+from .latent import (
+    plot_latent_scatter, plot_latent_manifold, plot_posteriors_over_prior, plot_encode_sample_decode,
+    plot_posterior_width, plot_aggregate_posterior,
+)
+from .curves import (
+    plot_loss_curves, plot_rate_distortion, plot_kl_landscape, plot_mc_convergence, plot_elbo_vs_iwae,
+    plot_history_comparison, plot_bound_vs_k, plot_kl_per_dim,
+)
+from .gradients import plot_reparam_graph, plot_gradient_variance
+
+__all__ = [
+    "new_figure",
+    "show_images",
+    "image_grid",
+    "plot_reconstructions",
+    "plot_prior_samples",
+    "plot_posterior_samples",
+    "plot_latent_scatter",
+    "plot_latent_manifold",
+    "plot_interpolations",
+    "plot_loss_curves",
+    "plot_rate_distortion",
+    "jshtml_scrubber",
+    "plot_reparam_graph",
+    "plot_gradient_variance",
+    "plot_posteriors_over_prior",
+    "plot_kl_landscape",
+    "plot_mc_convergence",
+    "plot_elbo_vs_iwae",
+    "plot_encode_sample_decode",
+    "plot_posterior_width",
+    "plot_pixel_nats",
+    "plot_history_comparison",
+    "plot_bound_vs_k",
+    "plot_aggregate_posterior",
+    "plot_kl_per_dim",
+    "plot_image_grids",
+    "plot_beta_grid",
+]

@@ -1,0 +1,120 @@
+"""Figure plumbing shared by every plot: pyplot-free figures, image tiling, inline display in
+Jupyter, and the kernel-free JavaScript scrubber.
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+from typing import Callable, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..device import model_device
+
+__all__ = ["new_figure", "show_images", "image_grid", "jshtml_scrubber"]
+
+
+CMAP = "tab10"
+
+
+def _register_notebook_display() -> None:
+    """Show returned Figures inline in Jupyter even though pyplot is never imported.
+
+    The inline backend registers its PNG formatter for ``Figure`` only when pyplot loads;
+    we register it directly when a kernel is already running (never importing IPython).
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from IPython.core.pylabtools import select_figure_formats
+
+    select_figure_formats(shell, {"png"})
+
+
+_register_notebook_display()
+
+
+def new_figure(figsize: Tuple[float, float] = (6.0, 4.0), **kw) -> Figure:
+    """A pyplot-free Figure with an Agg canvas and constrained layout."""
+    fig = Figure(figsize=figsize, layout=kw.pop("layout", "constrained"), **kw)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _tile(images: torch.Tensor, nrow: int, pad: int = 1) -> np.ndarray:
+    """``[N, C, H, W]`` -> one ``[rows*(H+pad), nrow*(W+pad)(, 3)]`` array (no Python loop over pixels)."""
+    x = images.detach().float().cpu().clamp(0, 1)
+    n, c, h, w = x.shape
+    rows = math.ceil(n / nrow)
+    # Gaps between images show as background: white, which is 0 under gray_r and 1 in RGB.
+    canvas = torch.full((rows * nrow, c, h + pad, w + pad), 0.0 if c == 1 else 1.0)
+    canvas[:n, :, :h, :w] = x
+    grid = canvas.reshape(rows, nrow, c, h + pad, w + pad).permute(0, 3, 1, 4, 2)  # rows, H, cols, W, C
+    grid = grid.reshape(rows * (h + pad), nrow * (w + pad), c)[:-pad, :-pad]
+    return grid[..., 0].numpy() if c == 1 else grid.numpy()
+
+
+def show_images(ax: Axes, images: torch.Tensor, nrow: int = 8, title: Optional[str] = None) -> Axes:
+    """Draw a grid of images into an existing Axes (used by the figure functions and widgets)."""
+    ax.imshow(_tile(images, nrow), cmap="gray_r" if images.shape[1] == 1 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, title: Optional[str] = None,
+               scale: float = 0.6) -> Figure:
+    """A grid of images, ``nrow`` per row. ``scale``: inches per image."""
+    rows = math.ceil(images.shape[0] / nrow)
+    fig = new_figure((max(2.0, nrow * scale), max(1.0, rows * scale + (0.3 if title else 0))))
+    show_images(fig.add_subplot(), images, nrow, title)
+    return fig
+
+
+def _encode_means(model, x: torch.Tensor, batch_size: int = 1000):
+    """Posterior means and log-variances (VAE) or codes and ``None`` (autoencoder), on the CPU."""
+    mus, lvs = [], []
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch_size):
+            out = model.encode(x[i:i + batch_size].to(model_device(model)))
+            mu, lv = out if isinstance(out, tuple) else (out, None)
+            mus.append(mu.cpu())
+            lvs.append(lv.cpu() if lv is not None else None)
+    return torch.cat(mus), (torch.cat(lvs) if lvs[0] is not None else None)
+
+
+def jshtml_scrubber(draw: Callable[[Figure, object], None], values: Sequence, figsize=(6.0, 3.5),
+                    interval: int = 400, label: Optional[Callable[[object], str]] = None):
+    """A kernel-free twin of a widget: precompute one frame per value, return an HTML player.
+
+    ``draw(fig, value)`` redraws the whole figure for one value (clear it first). The frames
+    are PNGs embedded in JavaScript (matplotlib's ``to_jshtml``), so the slider works in the
+    static book. Returns ``IPython.display.HTML``.
+    """
+    from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
+
+    fig = new_figure(figsize, dpi=72)
+    values = list(values)
+
+    def frame(i):
+        fig.clear()
+        draw(fig, values[i])
+        if label is not None:
+            fig.suptitle(label(values[i]), fontsize=10)
+        return []
+
+    anim = FuncAnimation(fig, frame, frames=len(values), interval=interval, blit=False, repeat=True)
+    html = anim.to_jshtml(default_mode="once")
+    # to_jshtml links Font Awesome from a CDN for its buttons; the book's theme already
+    # ships Font Awesome, so drop the link and the page fetches nothing from the network.
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
+    return HTML(html)

@@ -1,0 +1,340 @@
+"""Figures of the latent space: codes and their posterior ellipses, decoded manifolds, one
+input's posterior over the prior, and the aggregate posterior against the prior.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Ellipse
+
+from .core import _encode_means, CMAP, image_grid, new_figure, show_images
+from ..device import model_device
+
+__all__ = [
+    "plot_latent_scatter", "plot_latent_manifold", "plot_posteriors_over_prior", "plot_encode_sample_decode",
+    "plot_posterior_width", "plot_aggregate_posterior",
+]
+
+
+def plot_latent_scatter(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, dims: Tuple[int, int] = (0, 1),
+                        ellipses: int = 12, n_std: float = 2.0, ax: Optional[Axes] = None,
+                        title: Optional[str] = None) -> Figure:
+    """Each input's latent mean (coloured by label), and for ``ellipses`` of them the
+    ``n_std``-σ ellipse of ``q(z|x)``: a region of latent space, not a point.
+
+    For an :class:`~vae_lib.Autoencoder` only points are drawn (it has no variance).
+    """
+    mu, logvar = _encode_means(model, x)
+    i, j = dims
+    fig = ax.figure if ax is not None else new_figure((5.2, 4.6))
+    ax = ax if ax is not None else fig.add_subplot()
+    c = y.cpu().numpy() if y is not None else "tab:blue"
+    sc = ax.scatter(mu[:, i].numpy(), mu[:, j].numpy(), c=c, cmap=CMAP, s=4, alpha=0.6, vmin=-0.5, vmax=9.5)
+    if logvar is not None and ellipses > 0:
+        std = torch.exp(0.5 * logvar)
+        step = max(1, mu.shape[0] // ellipses)
+        for k in range(0, min(mu.shape[0], step * ellipses), step):
+            ax.add_patch(Ellipse((float(mu[k, i]), float(mu[k, j])), 2 * n_std * float(std[k, i]),
+                                 2 * n_std * float(std[k, j]), fill=False, lw=1.2, ec="black", alpha=0.8))
+    if y is not None:
+        fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
+    ax.set_xlabel(f"$z_{{{i + 1}}}$")
+    ax.set_ylabel(f"$z_{{{j + 1}}}$")
+    ax.set_title(title or ("latent means with {:g}σ posterior ellipses".format(n_std) if logvar is not None
+                           else "latent codes (one point per input)"), fontsize=10)
+    return fig
+
+
+@torch.no_grad()
+def plot_latent_manifold(model, n: int = 15, extent: float = 3.0, dims: Tuple[int, int] = (0, 1),
+                         center: Optional[torch.Tensor] = None) -> Figure:
+    """Decode an ``n × n`` grid of latent points over ``[-extent, extent]²`` in ``dims``
+    (other dimensions held at ``center``, default 0)."""
+    d = model.latent_dim
+    grid = torch.linspace(-extent, extent, n)
+    z = (center.clone().float().cpu() if center is not None else torch.zeros(d)).repeat(n * n, 1)
+    z[:, dims[0]] = grid.repeat(n)  # columns: z_i grows to the right
+    z[:, dims[1]] = grid.flip(0).repeat_interleave(n)  # rows: z_j grows upwards
+    imgs = model.decode_mean(z.to(model_device(model)))
+    fig = image_grid(imgs, nrow=n, scale=0.42)
+    ax = fig.axes[0]
+    ax.set_title(f"decoded grid: $z_{{{dims[0] + 1}}}$, $z_{{{dims[1] + 1}}}$ from {-extent:g} to {extent:g}",
+                 fontsize=10)
+    return fig
+
+
+def _prior_background(ax: Axes, extent: float) -> None:
+    """Shade the density of the standard prior ``N(0, I)`` over ``[-extent, extent]²`` and
+    draw its 1σ, 2σ and 3σ circles (radii 1, 2, 3)."""
+    g = np.linspace(-extent, extent, 201)
+    zz1, zz2 = np.meshgrid(g, g)
+    dens = np.exp(-0.5 * (zz1 ** 2 + zz2 ** 2)) / (2 * np.pi)  # N(z; 0, I) in 2-D
+    ax.contourf(zz1, zz2, dens, levels=12, cmap="Greys", alpha=0.35, zorder=0)
+    t = np.linspace(0, 2 * np.pi, 200)
+    for r in (1, 2, 3):
+        ax.plot(r * np.cos(t), r * np.sin(t), ls="--", lw=0.9, color="0.35", zorder=1)
+        ax.annotate(f"{r}σ", (r / np.sqrt(2), -r / np.sqrt(2)), fontsize=7, color="0.3",
+                    xytext=(2, -8), textcoords="offset points")
+
+
+@torch.no_grad()
+def plot_posteriors_over_prior(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, highlight: int = 6,
+                               n_std: float = 2.0, extent: float = 3.5, marginal: bool = True) -> Figure:
+    """Posteriors ``q(z|x)`` of a 2-D latent VAE drawn over the prior ``p(z) = N(0, I)``.
+
+    Left: the prior's density (grey shading, dashed 1σ/2σ/3σ circles), every input's posterior
+    mean ``μ(x)`` (dots, coloured by label ``y``) and, for ``highlight`` inputs, the ``n_std``-σ
+    ellipse of ``q(z|x)`` with the input image beside it. Right (``marginal=True``): along ``z_1``,
+    the prior density ``p(z_1)``, the highlighted posteriors ``q(z_1|x)`` and their average over
+    all of ``x``, the aggregate posterior ``q(z_1) = 1/N Σ_n q(z_1|x_n)``.
+
+    Args:
+        model: a VAE with ``latent_dim == 2`` (only dimensions 0 and 1 are drawn otherwise).
+        x: ``[N, C, H, W]`` inputs in ``[0, 1]``; ``y``: optional ``[N]`` labels.
+        highlight: how many inputs get an ellipse and a thumbnail (spread evenly over ``x``).
+        extent: half-width of the plotted square, in prior standard deviations.
+    """
+    from matplotlib import colormaps
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    fig = new_figure((10.0, 4.4) if marginal else (5.6, 4.6))
+    ax = fig.add_subplot(1, 2, 1) if marginal else fig.add_subplot()
+    _prior_background(ax, extent)
+    plot_latent_scatter(model, x, y, ellipses=0, ax=ax)
+    mu, logvar = _encode_means(model, x)
+    std = torch.exp(0.5 * logvar)
+    if y is not None and highlight > 0:  # one input per label, labels spread over those present
+        labels = torch.unique(y.cpu())
+        picks = labels[torch.linspace(0, len(labels) - 1, min(highlight, len(labels))).round().long()]
+        idx = torch.stack([(y.cpu() == lab).nonzero()[0, 0] for lab in picks])
+    else:
+        idx = torch.linspace(0, x.shape[0] - 1, highlight).round().long() if highlight > 0 else torch.zeros(0).long()
+    cmap = colormaps[CMAP]
+    colors = [cmap(int(y[k]) % 10) if y is not None else cmap(n % 10) for n, k in enumerate(idx.tolist())]
+    for c, k in zip(colors, idx.tolist()):
+        m1, m2 = float(mu[k, 0]), float(mu[k, 1])
+        ax.add_patch(Ellipse((m1, m2), 2 * n_std * float(std[k, 0]), 2 * n_std * float(std[k, 1]),
+                             fill=True, fc=(*c[:3], 0.25), ec=c, lw=1.8, zorder=3))
+        img = OffsetImage(x[k, 0].detach().cpu().numpy(), cmap="gray_r", zoom=0.9)
+        r = math.hypot(m1, m2) or 1.0
+        away = (34 * m1 / r, 34 * m2 / r) if math.hypot(m1, m2) > 1e-6 else (0.0, 34.0)  # thumbnail points outward
+        ab = AnnotationBbox(img, (m1, m2), xybox=away, boxcoords="offset points", frameon=True,
+                            bboxprops=dict(ec=c, lw=1.5), arrowprops=dict(arrowstyle="-", color=c, lw=1),
+                            pad=0.1, zorder=4)
+        ax.add_artist(ab)
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    ax.set_title(f"prior N(0, I) (grey) and posteriors q(z|x) ({n_std:g}σ ellipses)", fontsize=10)
+    if marginal:
+        ax2 = fig.add_subplot(1, 2, 2)
+        g = torch.linspace(-extent, extent, 400)
+        prior = torch.exp(-0.5 * g ** 2) / math.sqrt(2 * math.pi)  # p(z_1) = N(0, 1)
+        dens = torch.exp(-0.5 * ((g[None] - mu[:, :1]) / std[:, :1]) ** 2) / (std[:, :1] * math.sqrt(2 * math.pi))
+        aggregate = dens.mean(0)  # q(z_1) = 1/N Σ_n q(z_1|x_n), [G]
+        ax2.fill_between(g.numpy(), aggregate.numpy(), color="tab:gray", alpha=0.35,
+                         label="average of all q(z₁|x): aggregate")
+        scale = float(prior.max()) / float(dens[idx].max()) if len(idx) else 1.0
+        for c, k in zip(colors, idx.tolist()):
+            ax2.plot(g.numpy(), (dens[k] * scale).numpy(), color=c, lw=1.4)
+        if len(idx):
+            ax2.plot([], [], color=colors[0], lw=1.4, label=f"q(z₁|x) of the {len(idx)} inputs (scaled ×{scale:.2f})")
+        ax2.plot(g.numpy(), prior.numpy(), "k--", lw=2, label="prior p(z₁) = N(0, 1)")
+        ax2.set_xlabel("$z_1$")
+        ax2.set_ylabel("density")
+        ax2.set_xlim(-extent, extent)
+        ax2.set_title("along $z_1$: narrow posteriors, one wide prior", fontsize=10)
+        ax2.legend(fontsize=7, loc="upper left")
+        ax2.grid(alpha=0.3)
+    return fig
+
+
+def _latent_background(ax: Axes, model, background: Optional[torch.Tensor], background_y: Optional[torch.Tensor],
+                       dims: Tuple[int, int]) -> None:
+    """Faint scatter of the latent means of ``background: [N, C, H, W]`` images (coloured by ``background_y``)."""
+    if background is None:
+        return
+    mu, _ = _encode_means(model, background)
+    c = background_y.cpu().numpy() if background_y is not None else "0.6"
+    ax.scatter(mu[:, dims[0]].numpy(), mu[:, dims[1]].numpy(), c=c, cmap=CMAP, vmin=-0.5, vmax=9.5, s=4,
+               alpha=0.25, zorder=1)
+
+
+def _framed(ax: Axes) -> Axes:
+    """A thin grey frame around an image drawn by :func:`show_images` (white digits on white need it)."""
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("0.6")
+    return ax
+
+
+@torch.no_grad()
+def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: int = 0, n_std: float = 2.0,
+                              zoom: float = 4.0, dims: Tuple[int, int] = (0, 1),
+                              background: Optional[torch.Tensor] = None,
+                              background_y: Optional[torch.Tensor] = None) -> Figure:
+    """The VAE's forward pass drawn with real numbers, for ONE input ``x[:1]: [1, C, H, W]``.
+
+    Left: the input. Middle: the encoder's output in the latent plane ``dims``: the mean
+    ``μ(x)`` (black dot), the ``n_std``-σ ellipse of ``q(z|x) = N(μ(x), diag σ²(x))`` and
+    ``n_samples`` draws ``z_k ~ q(z|x)`` (numbered crosses); the view spans
+    ``μ ± zoom·max(σ)``, with the means of ``background`` images (``[N, C, H, W]``,
+    optional, coloured by ``background_y``) for context. Right: each ``z_k`` decoded,
+    titled with its reconstruction error ``−log p(x|z_k)`` in nats per image.
+    """
+    dev = model_device(model)
+    x = x[:1].to(dev)
+    mu, logvar = model.encode(x)  # [1, D] each
+    std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    z = mu + std * torch.randn(n_samples, mu.shape[1], generator=g, device=dev)  # z_k = μ + σ ⊙ ε_k, [K, D]
+    out = model.decode(z)  # [K, C, H, W]
+    nll = (-model.log_likelihood(out, x)).cpu()  # −log p(x|z_k), [K] nats
+    imgs = model.mean_image(out).cpu()
+    i, j = dims
+    m, s, zc = mu[0].cpu(), std[0].cpu(), z.cpu()
+
+    fig = new_figure((7.6, max(3.2, 1.0 * n_samples)))
+    gs = fig.add_gridspec(n_samples, 3, width_ratios=[1.0, 2.4, 1.0])
+    _framed(show_images(fig.add_subplot(gs[:, 0]), x.cpu(), nrow=1, title="input x"))
+    ax = fig.add_subplot(gs[:, 1])
+    half = zoom * float(max(s[i], s[j]))
+    _latent_background(ax, model, background, background_y, dims)
+    ax.add_patch(Ellipse((float(m[i]), float(m[j])), 2 * n_std * float(s[i]), 2 * n_std * float(s[j]),
+                         fill=True, fc="tab:blue", alpha=0.15, ec="tab:blue", lw=1.5, zorder=2))
+    ax.plot([float(m[i])], [float(m[j])], "ko", ms=6, zorder=3)
+    ax.annotate("μ(x)", (float(m[i]), float(m[j])), textcoords="offset points", xytext=(6, -12), fontsize=9)
+    for k in range(n_samples):
+        ax.plot([float(zc[k, i])], [float(zc[k, j])], "x", color="tab:red", ms=8, mew=2, zorder=4)
+        ax.annotate(f"$z_{k + 1}$", (float(zc[k, i]), float(zc[k, j])), textcoords="offset points",
+                    xytext=(5, 4), fontsize=9, color="tab:red")
+    ax.set_xlim(float(m[i]) - half, float(m[i]) + half)
+    ax.set_ylim(float(m[j]) - half, float(m[j]) + half)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"$z_{{{i + 1}}}$")
+    ax.set_ylabel(f"$z_{{{j + 1}}}$")
+    ax.set_title(f"encoder: μ = ({float(m[i]):.2f}, {float(m[j]):.2f}), σ = ({float(s[i]):.3f}, "
+                 f"{float(s[j]):.3f})\nshaded: {n_std:g}σ region of q(z|x); ×: samples", fontsize=9)
+    ax.grid(alpha=0.3)
+    for k in range(n_samples):
+        _framed(show_images(fig.add_subplot(gs[k, 2]), imgs[k:k + 1], nrow=1,
+                            title=f"decode($z_{k + 1}$): {float(nll[k]):.0f} nats"))
+    return fig
+
+
+@torch.no_grad()
+def plot_posterior_width(model, x_a: torch.Tensor, x_b: torch.Tensor,
+                         labels: Tuple[str, str] = ("input", "altered input"), n_std: float = 2.0,
+                         dims: Tuple[int, int] = (0, 1), background: Optional[torch.Tensor] = None,
+                         background_y: Optional[torch.Tensor] = None) -> Figure:
+    """Posterior ellipses of paired inputs: how ``q(z|x)`` widens when the input is less clear.
+
+    ``x_a, x_b: [K, C, H, W]`` are K pairs (e.g. a digit and the same digit half erased).
+    Left: the images, ``x_a`` on the top row and ``x_b`` below. Right: in the latent plane
+    ``dims``, the ``n_std``-σ ellipse of ``q(z|x_a)`` (solid blue) and of ``q(z|x_b)``
+    (dashed red) for each pair, numbered, joined by a grey line, over the faint means of
+    ``background`` images (optional, coloured by ``background_y``). The title gives the
+    median over the pairs of the geometric-mean σ, ``(∏_d σ_d)^{1/D}``, for each row.
+    """
+    dev = model_device(model)
+    x_a, x_b = x_a.to(dev), x_b.to(dev)
+    (mu_a, lv_a), (mu_b, lv_b) = model.encode(x_a), model.encode(x_b)  # [K, D] each
+    sd_a, sd_b = torch.exp(0.5 * lv_a).cpu(), torch.exp(0.5 * lv_b).cpu()  # σ, [K, D]
+    mu_a, mu_b = mu_a.cpu(), mu_b.cpu()
+    gm_a = sd_a.log().mean(-1).exp().median().item()  # median geometric-mean σ
+    gm_b = sd_b.log().mean(-1).exp().median().item()
+    k_pairs = x_a.shape[0]
+    i, j = dims
+
+    fig = new_figure((9.0, 4.8))
+    gs = fig.add_gridspec(1, 2, width_ratios=[1.0, 1.35])
+    left = fig.add_subplot(gs[0, 0])
+    show_images(left, torch.cat([x_a, x_b]).cpu(), nrow=k_pairs)
+    left.set_title(f"pairs 1–{k_pairs}, left to right\ntop: {labels[0]}\nbottom: {labels[1]}", fontsize=9)
+    ax = fig.add_subplot(gs[0, 1])
+    _latent_background(ax, model, background, background_y, dims)
+    for k in range(k_pairs):
+        a, b = (float(mu_a[k, i]), float(mu_a[k, j])), (float(mu_b[k, i]), float(mu_b[k, j]))
+        ax.plot([a[0], b[0]], [a[1], b[1]], color="0.5", lw=0.8, zorder=2)
+        ax.add_patch(Ellipse(a, 2 * n_std * float(sd_a[k, i]), 2 * n_std * float(sd_a[k, j]), fill=False,
+                             ec="tab:blue", lw=1.6, zorder=3))
+        ax.add_patch(Ellipse(b, 2 * n_std * float(sd_b[k, i]), 2 * n_std * float(sd_b[k, j]), fill=False,
+                             ec="tab:red", lw=1.6, ls="--", zorder=3))
+        ax.annotate(str(k + 1), a, textcoords="offset points", xytext=(4, 4), fontsize=8, color="tab:blue")
+        ax.annotate(str(k + 1), b, textcoords="offset points", xytext=(4, 4), fontsize=8, color="tab:red")
+    ax.plot([], [], color="tab:blue", lw=1.6, label=f"{labels[0]}: median σ {gm_a:.3f}")
+    ax.plot([], [], color="tab:red", lw=1.6, ls="--", label=f"{labels[1]}: median σ {gm_b:.3f}")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
+    mus, sds = torch.cat([mu_a, mu_b])[:, [i, j]], torch.cat([sd_a, sd_b])[:, [i, j]]
+    lo, hi = (mus - n_std * sds).min(0).values, (mus + n_std * sds).max(0).values  # ellipses' bounding box
+    centre, half = (lo + hi) / 2, 0.6 * float((hi - lo).max())  # square view, 20 % margin
+    ax.set_xlim(float(centre[0]) - half, float(centre[0]) + half)
+    ax.set_ylim(float(centre[1]) - half, float(centre[1]) + half)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(f"$z_{{{i + 1}}}$")
+    ax.set_ylabel(f"$z_{{{j + 1}}}$")
+    ax.set_title(f"{n_std:g}σ ellipses of q(z|x): σ grows ×{gm_b / gm_a:.1f}", fontsize=10)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_aggregate_posterior(models, x: torch.Tensor, y: Optional[torch.Tensor] = None, extent: float = 4.0,
+                             n_grid: int = 101, n_points: int = 1500, seed: int = 0) -> Figure:
+    """Where the data's codes go, against where the prior puts its mass (2-D latent models only).
+
+    One row per model (``models``: one model, or a ``{name: model}`` dict). Left: one draw
+    ``z ~ q(z|x_n)`` for (at most ``n_points`` of) the inputs ``x: [N, C, H, W]``, coloured by the
+    labels ``y: [N]``, over the contours of the prior ``p(z)``. Right: the aggregate posterior
+    ``q(z) = 1/N Σ_n q(z|x_n)`` as a density image on an ``n_grid × n_grid`` grid over
+    ``[-extent, extent]²``, with the same prior contours: prior mass where ``q`` is pale is a hole.
+    Contours are drawn at the prior density of its 1σ, 2σ and 3σ circles (their levels for ``N(0, I)``).
+    """
+    from .metrics import _log_aggregate, posterior_stats
+
+    if not isinstance(models, dict):
+        models = {"": models}
+    fig = new_figure((8.6, 3.9 * len(models)))
+    axes = fig.subplots(len(models), 2, squeeze=False)
+    g = torch.linspace(-extent, extent, n_grid)
+    zz = torch.stack(torch.meshgrid(g, g, indexing="xy"), dim=-1).reshape(-1, 2)  # [G², 2], rows: z2, cols: z1
+    levels = [math.exp(-0.5 * r * r) / (2 * math.pi) for r in (3.0, 2.0, 1.0)]  # N(0, I) density at r = 3σ, 2σ, 1σ
+    for row, (name, model) in zip(axes, models.items()):
+        if model.latent_dim != 2:
+            raise ValueError(f"plot_aggregate_posterior needs latent_dim=2, got {model.latent_dim}")
+        dev = model_device(model)
+        with torch.no_grad():
+            mu, logvar = posterior_stats(model, x)  # [N, 2] each
+            gen = torch.Generator(device=dev).manual_seed(seed)
+            idx = torch.randperm(mu.shape[0], generator=gen, device=dev)[:n_points]
+            z = mu[idx] + torch.exp(0.5 * logvar[idx]) * torch.randn(idx.shape[0], 2, generator=gen, device=dev)
+            log_p = model.prior_log_prob(zz.to(dev)).cpu().reshape(n_grid, n_grid)  # log p(z) on the grid
+            log_q = _log_aggregate(zz.to(dev), mu, logvar).cpu().reshape(n_grid, n_grid)  # log q(z) on the grid
+        p, q = log_p.exp().numpy(), log_q.exp().numpy()
+        box = (-extent, extent, -extent, extent)
+        ax = row[0]
+        c = y[idx.cpu()].cpu().numpy() if y is not None else "tab:blue"
+        sc = ax.scatter(z[:, 0].cpu().numpy(), z[:, 1].cpu().numpy(), c=c, cmap=CMAP, s=3, alpha=0.5,
+                        vmin=-0.5, vmax=9.5)
+        ax.contour(g.numpy(), g.numpy(), p, levels=levels, colors="black", linewidths=1.0)
+        ax.set_title(f"{name + ': ' if name else ''}codes z ~ q(z|x), contours of p(z)", fontsize=9)
+        ax2 = row[1]
+        im = ax2.imshow(q, origin="lower", extent=box, cmap="magma", vmin=0, vmax=max(float(q.max()), float(p.max())))
+        ax2.contour(g.numpy(), g.numpy(), p, levels=levels, colors="white", linewidths=1.0)
+        ax2.set_title(f"{name + ': ' if name else ''}density of q(z), contours of p(z)", fontsize=9)
+        fig.colorbar(im, ax=ax2, label="density")
+        if y is not None:
+            fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
+        for a in row:
+            a.set_xlim(-extent, extent)
+            a.set_ylim(-extent, extent)
+            a.set_aspect("equal")
+            a.set_xlabel("$z_1$")
+            a.set_ylabel("$z_2$")
+    return fig

@@ -1,0 +1,62 @@
+"""Interactive widgets for the chapters, and their kernel-free twins.
+
+Every ``*_explorer`` function returns an ``ipywidgets`` box: sliders on top, a picture
+below it, and a line of text with the numbers in the picture. When a control moves, the
+picture is redrawn: a small pyplot-free matplotlib figure rendered to PNG bytes inside an
+``ipywidgets.Image``. Because the picture is an ordinary widget value, the last one drawn
+is saved with the notebook's widget state, and the static web book shows it (its sliders
+move, but with no kernel they redraw nothing).
+
+Every ``*_scrubber`` function is the same picture precomputed for a handful of values
+(at most about 12 frames, 72 dpi) and played by a JavaScript slider
+(:func:`vae_lib.plots.jshtml_scrubber`). It needs no kernel, so it works on the web page.
+
+============================  ============================  =======
+widget                        kernel-free twin              chapter
+============================  ============================  =======
+``mu_sigma_explorer``         ``mu_sigma_scrubber``         1
+``posterior_prior_explorer``  ``posterior_prior_scrubber``  2
+``reparam_explorer``          ``reparam_scrubber``          3
+``beta_explorer``             ``beta_scrubber``             4
+``latent_explorer``           ``latent_scrubber``           5
+============================  ============================  =======
+
+An explorer exposes what it shows, so that tests and teachers can drive it from Python::
+
+    w = mu_sigma_explorer()
+    w.controls["sigma"].value = 0.2   # any control, by name; the picture is redrawn at once
+    w.state["kl"]                     # the numbers shown (floats), here KL(q || p) in nats
+    w.image.value                     # the PNG bytes shown (w.images: every picture, by name)
+    w.text.value                      # the text line under the picture
+
+Extreme values are clamped, never passed on to the maths: σ is floored at ``SIGMA_MIN``
+and ``|μ|`` capped at ``MU_MAX`` for the densities, plot limits are always finite.
+
+Colab: ipywidgets 8 needs Colab's custom widget manager. Run
+``from google.colab import output; output.enable_custom_widget_manager()`` once per
+session (the chapters' install guard does this), or the widgets do not appear.
+
+The code lives in one module per chapter (``mu_sigma``, ``posterior``, ``reparam``, ``beta``,
+``latent``) over the shared machinery in ``_base``; everything is imported here.
+"""
+from __future__ import annotations
+
+from ._base import SIGMA_MIN, MU_MAX, DPI, MAX_FRAMES
+from .mu_sigma import mu_sigma_explorer, mu_sigma_scrubber
+from .posterior import posterior_prior_explorer, posterior_prior_scrubber
+from .reparam import reparam_explorer, reparam_scrubber
+from .beta import beta_explorer, beta_scrubber
+from .latent import latent_explorer, latent_scrubber
+
+__all__ = [
+    "mu_sigma_explorer",
+    "mu_sigma_scrubber",
+    "posterior_prior_explorer",
+    "posterior_prior_scrubber",
+    "reparam_explorer",
+    "reparam_scrubber",
+    "beta_explorer",
+    "beta_scrubber",
+    "latent_explorer",
+    "latent_scrubber",
+]
