@@ -17,16 +17,9 @@ from torch import nn
 
 from ..plots.core import CMAP, _encode_means, _tile, new_figure
 
-
 SIGMA_MIN = 1e-3  # σ is floored here for densities and sampling (σ → 0 would divide by zero)
-
-
 MU_MAX = 1e6  # |μ| is capped here so μ² and the score estimates stay finite in float32
-
-
 DPI = 80  # resolution of the live pictures; figures are a few inches wide
-
-
 MAX_FRAMES = 12  # default frame budget of a scrubber: a few hundred KB per page
 
 
