@@ -296,7 +296,7 @@ def plot_aggregate_posterior(models, x: torch.Tensor, y: Optional[torch.Tensor] 
     ``[-extent, extent]²``, with the same prior contours: prior mass where ``q`` is pale is a hole.
     Contours are drawn at the prior density of its 1σ, 2σ and 3σ circles (their levels for ``N(0, I)``).
     """
-    from .metrics import _log_aggregate, posterior_stats
+    from ..metrics import _log_aggregate, posterior_stats
 
     if not isinstance(models, dict):
         models = {"": models}
