@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .device import model_device
 from .losses import (
     ELBOTerms,
     bernoulli_log_likelihood,
@@ -169,7 +170,7 @@ class VAE(_LatentModel):
     @torch.no_grad()
     def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Draw ``z ~ p(z)`` and decode: ``[n, C, H, W]`` mean images in ``[0, 1]``."""
-        device = next(self.parameters()).device
+        device = model_device(self)
         z = self.prior.sample(n, self._encode, generator=generator, device=device)
         return self.decode_mean(z)
 

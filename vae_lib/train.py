@@ -18,7 +18,7 @@ from torch import nn
 from torch.optim.adam import adam as adam_update
 from tqdm.auto import tqdm
 
-from .device import default_device
+from .device import default_device, model_device
 from .fused import FusedStep, why_not_fused
 
 __all__ = ["History", "train", "evaluate", "objective"]
@@ -101,7 +101,7 @@ def _check_data(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
 def evaluate(model: nn.Module, x: torch.Tensor, beta: float = 1.0, batch_size: int = 500,
              device: Optional[Union[str, torch.device]] = None, seed: int = 0) -> Dict[str, float]:
     """Mean ``loss``, ``recon`` and ``kl`` (nats per image) of ``model.elbo`` over ``x``, seeded."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = torch.device(device) if device is not None else model_device(model)
     x = _check_data(model, x, "evaluate").to(device)
     was_training = model.training
     model.eval()
