@@ -205,15 +205,22 @@ VISIBLE_TEXT_JS = """() => {
 }"""
 
 
+def holds_within(page, predicate_js: str, arg=None, timeout: int = TIMEOUT_MS) -> bool:
+    """Whether the JavaScript predicate becomes true within ``timeout`` ms."""
+    try:
+        page.wait_for_function(predicate_js, arg=arg, timeout=timeout)
+        return True
+    except Exception:
+        return False
+
+
 def check_maths(page, html: str) -> list[str]:
     errors = []
     if 'class="math' in html:  # Sphinx's maths nodes; MathJax is on the page
         if not page.evaluate("() => !!(window.MathJax && window.MathJax.startup)"):
             return ["page has maths but MathJax did not load"]
         page.evaluate("() => window.MathJax.startup.promise")
-        try:
-            page.wait_for_function("() => !document.querySelector('.math:not(:has(mjx-container))')")
-        except Exception:
+        if not holds_within(page, "() => !document.querySelector('.math:not(:has(mjx-container))')"):
             n = page.evaluate("() => document.querySelectorAll('.math:not(:has(mjx-container))').length")
             errors.append(f"{n} maths element(s) not typeset by MathJax")
         merror = page.locator("mjx-merror")
@@ -279,11 +286,8 @@ def check_quizzes(page, html: str) -> list[str]:
         feedback = question.locator(".Feedback").first
         before = feedback.inner_text() if feedback.count() else ""
         question.locator("label.MCButton, .MCButton").first.click()
-        try:
-            page.wait_for_function(
-                "([el, before]) => el && el.innerText.trim() && el.innerText !== before",
-                arg=[feedback.element_handle(), before], timeout=5000)
-        except Exception:
+        if not holds_within(page, "([el, before]) => el && el.innerText.trim() && el.innerText !== before",
+                            [feedback.element_handle(), before], timeout=5000):
             errors.append(f"quiz {i}: clicking an answer gave no feedback")
     return errors
 
@@ -302,11 +306,8 @@ def check_flashcards(page, html: str) -> list[str]:
             continue
         was_flipped = "flip" in (deck.get_attribute("class") or "").split()
         deck.click()
-        try:
-            page.wait_for_function(
-                "([el, was]) => el.classList.contains('flip') !== was",
-                arg=[deck.element_handle(), was_flipped], timeout=5000)
-        except Exception:
+        if not holds_within(page, "([el, was]) => el.classList.contains('flip') !== was",
+                            [deck.element_handle(), was_flipped], timeout=5000):
             errors.append(f"flashcard deck {i}: clicking did not flip the card")
     if not decks.count():
         errors.append("jupytercards output present but no deck rendered")
@@ -345,11 +346,8 @@ def check_widgets(page, html: str) -> list[str]:
     n_views = html.count('type="application/vnd.jupyter.widget-view+json"')
     if not n_views:
         return []
-    try:
-        page.wait_for_function(
-            "n => document.querySelectorAll('.widget-subarea .jupyter-widgets').length >= n",
-            arg=n_views, timeout=TIMEOUT_MS)
-    except Exception:
+    if not holds_within(page, "n => document.querySelectorAll('.widget-subarea .jupyter-widgets').length >= n",
+                        n_views):
         got = page.locator(".widget-subarea .jupyter-widgets").count()
         return [f"{n_views} saved widget view(s) but only {got} rendered "
                 "(is widgets/embed.js served and the widget state saved?)"]
