@@ -8,7 +8,8 @@ The public API (see the book's API reference for every function)::
     history = vl.train(model, x, epochs=10)
 """
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import DATASETS, DatasetDownloadError, DatasetFileError, load_dataset
+from .data import DATASETS, DatasetDownloadError, DatasetFileError, binarize, load_dataset
+from .glue import glue
 from . import estimators, fused, plots
 from .device import default_device, model_device
 from .estimators import gradient_estimates, gradient_variance_table
@@ -37,7 +38,7 @@ from .train import History, evaluate, objective, train
 __version__ = "0.1.0"
 
 __all__ = [
-    "DATASETS", "load_dataset", "DatasetFileError", "DatasetDownloadError", "default_device", "model_device",
+    "DATASETS", "load_dataset", "binarize", "glue", "DatasetFileError", "DatasetDownloadError", "default_device", "model_device",
     "VAE", "Autoencoder", "StandardNormalPrior", "MixturePrior", "VampPrior",
     "ELBOTerms", "reparameterize", "kl_standard_normal", "kl_standard_normal_per_dim", "gaussian_log_prob",
     "bernoulli_log_likelihood", "gaussian_log_likelihood",

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["DATASETS", "load_dataset", "DatasetFileError", "DatasetDownloadError"]
+__all__ = ["DATASETS", "load_dataset", "binarize", "DatasetFileError", "DatasetDownloadError"]
 
 DATASETS = ("mnist-5k", "digits", "mnist", "fashion-mnist")
 
@@ -304,3 +304,30 @@ def _download(name: str, filename: str, folder: Path, progress: bool) -> None:
         + "\nCheck the internet connection, or put the official file in that folder yourself. "
         + _BUNDLED_HINT
     )
+
+
+def binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A fixed stochastic binarization: every pixel drawn once as ``Bernoulli(x)``, seeded.
+
+    The book's likelihood scheme (as in Burda et al., 2016 and most of the literature):
+    models train on *dynamically* binarized digits (``vl.train(..., binarize=True)`` draws
+    fresh binary pixels every time a batch is used), and held-out scores are computed on
+    one binarization made by this function, so a Bernoulli ``log p(x)`` is a real log
+    probability of 0/1 data and the same seed gives every model the same test images.
+
+    Args:
+        x: ``[N, C, H, W]`` grey levels in ``[0, 1]`` (the probabilities of a 1).
+        seed: seeds the draw; the caller's global random state is left untouched.
+
+    Returns:
+        ``[N, C, H, W]`` float32 tensor of 0s and 1s, on ``x``'s device.
+    """
+    if not torch.is_floating_point(x) or x.numel() == 0:
+        raise ValueError(f"binarize: expected a non-empty float tensor of grey levels in [0, 1], got "
+                         f"{x.dtype} of shape {list(x.shape)}")
+    if bool(torch.isnan(x).any()) or float(x.min()) < 0 or float(x.max()) > 1:
+        raise ValueError(f"binarize: pixel values must lie in [0, 1] (they are Bernoulli probabilities), got "
+                         f"[{float(x.min()):g}, {float(x.max()):g}]; divide uint8 images by 255")
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    u = torch.rand(x.shape, generator=g)  # drawn on the CPU so every device gives the same bits
+    return (u.to(x.device) < x).to(torch.float32)  # pixel ~ Bernoulli(x)
