@@ -104,3 +104,16 @@ def test_beta_sweep_trades_rate_for_distortion():
     assert [p.beta for p in pts] == [0.2, 5.0]
     low, high = pts
     assert low.rate > high.rate and low.distortion < high.distortion
+
+
+def test_iwae_with_the_encoders_own_posterior_passed_in_is_unchanged():
+    torch.manual_seed(0)
+    m = vl.VAE(latent_dim=3, hidden=(16,)).eval()
+    x = torch.rand(7, 1, 28, 28).round()
+    with torch.no_grad():
+        post = m.encode(x)
+    a = vl.iwae_log_likelihood(m, x, k=20, batch_size=3)
+    b = vl.iwae_log_likelihood(m, x, k=20, batch_size=3, posterior=post)
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="posterior must be"):
+        vl.iwae_log_likelihood(m, x, k=5, posterior=(post[0][:2], post[1][:2]))

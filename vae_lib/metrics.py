@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -29,15 +29,22 @@ __all__ = [
 
 @torch.no_grad()
 def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
-                        chunk: int = 100, seed: int = 0) -> torch.Tensor:
+                        chunk: int = 100, seed: int = 0,
+                        posterior: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
     """Importance-weighted estimate of ``log p(x)`` (Burda et al., 2016): ``[B]`` nats.
 
     ``log p(x) ≈ log 1/k Σ_i p(x|z_i) p(z_i) / q(z_i|x)`` with ``z_i ~ q(z|x)``. It is a
     lower bound on ``log p(x)`` for every ``k``, equals the ELBO's expectation at ``k = 1``,
     and tightens as ``k`` grows. Computed in chunks of ``chunk`` samples so memory stays
     ``batch_size · chunk · pixels`` floats.
+
+    ``posterior=(mu, logvar)``, each ``[N, D]``, replaces the encoder's ``q(z|x)`` by the
+    given Gaussians (for example ones refined per image, to measure the amortization gap).
     """
     model.check_input(x, "iwae_log_likelihood")
+    if posterior is not None and not all(p.shape == (x.shape[0], model.latent_dim) for p in posterior):
+        raise ValueError(f"iwae_log_likelihood: posterior must be (mu, logvar) of shape [{x.shape[0]}, "
+                         f"{model.latent_dim}] each, got {[list(p.shape) for p in posterior]}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     device = model_device(model)
@@ -47,7 +54,10 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
     out = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i:i + batch_size].to(device)
-        mu, logvar = model.encode(xb)  # [B, D]
+        if posterior is None:
+            mu, logvar = model.encode(xb)  # [B, D]
+        else:
+            mu, logvar = (p[i:i + batch_size].to(device) for p in posterior)
         std = torch.exp(0.5 * logvar)
         log_w = []
         for j in range(0, k, chunk):
