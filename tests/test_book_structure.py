@@ -263,3 +263,52 @@ def test_bibliography_printed_once():
     """Only references.md prints the list, so {cite} links have one target."""
     where = [name for name, text in _pages_text().items() if re.search(r"[`:]\{bibliography\}", text)]
     assert where == ["references.md"], where
+
+
+# --- The install guard: one cell, the same in every chapter, with one install source -------
+
+def _guards() -> dict[str, str]:
+    out = {}
+    for entry in (e for e in toc_entries() if re.match(r"book/\d\d_", e)):
+        nb = json.loads((BOOK_DIR / f"{entry}.ipynb").read_text(encoding="utf-8"))
+        cells = [_source(c) for c in nb["cells"] if c["cell_type"] == "code" and "Install guard" in _source(c)]
+        out[entry] = cells[0] if cells else ""
+    return out
+
+
+def test_every_chapter_has_the_same_install_guard_with_the_repository_as_its_source():
+    guards = _guards()
+    assert all(guards.values()), f"chapters without an '# Install guard' cell: {[k for k, v in guards.items() if not v]}"
+    assert len(set(guards.values())) == 1, "the install-guard cells differ between chapters; keep one text"
+    repo = re.search(r"^\s*url:\s*(\S+)", (BOOK_DIR / "_config.yml").read_text(), re.M).group(1)
+    assert f'"vae_lib @ git+{repo}"' in next(iter(guards.values())), "the guard's VAE_LIB_SOURCE must be the repository"
+
+
+def _run_guard(monkeypatch, capsys, missing, returncode):
+    import importlib.util
+    import subprocess
+
+    calls = []
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in missing else real_find_spec(name, *a))
+    monkeypatch.setattr(subprocess, "run", lambda cmd, *a, **k: calls.append(cmd) or subprocess.CompletedProcess(cmd, returncode))
+    monkeypatch.delenv("VAE_LIB_SOURCE", raising=False)
+    try:
+        exec(next(iter(_guards().values())), {})
+    finally:
+        printed = capsys.readouterr().out
+    return calls, printed
+
+
+def test_the_guard_installs_only_what_is_missing_and_says_so(monkeypatch, capsys):
+    calls, printed = _run_guard(monkeypatch, capsys, missing={"vae_lib", "jupytercards"}, returncode=0)
+    assert len(calls) == 1 and calls[0][1:4] == ["-m", "pip", "install"]
+    assert "vae_lib @ git+https://github.com/vae-book/vae-book" in calls[0] and "jupytercards" in calls[0]
+    assert "jupyterquiz" not in calls[0] and "installing vae_lib, jupytercards" in printed
+    calls, printed = _run_guard(monkeypatch, capsys, missing=set(), returncode=0)
+    assert calls == [] and printed == ""  # in the book's environment it does nothing
+
+
+def test_a_failed_install_says_how_to_install_by_hand(monkeypatch, capsys):
+    with pytest.raises(RuntimeError, match="install by hand.*pip install \"vae_lib @ git\\+"):
+        _run_guard(monkeypatch, capsys, missing={"vae_lib"}, returncode=1)
