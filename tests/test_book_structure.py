@@ -284,13 +284,16 @@ def test_every_chapter_has_the_same_install_guard_with_the_repository_as_its_sou
     assert f'"vae_lib @ git+{repo}"' in next(iter(guards.values())), "the guard's VAE_LIB_SOURCE must be the repository"
 
 
-def _run_guard(monkeypatch, capsys, missing, returncode):
-    import importlib.util
-    import subprocess
+import importlib.util  # noqa: E402
+import subprocess  # noqa: E402
 
+_FIND_SPEC = importlib.util.find_spec
+
+
+def _run_guard(monkeypatch, capsys, missing, returncode):
+    """Run the guard's code with ``missing`` packages hidden and pip replaced by a recorder."""
     calls = []
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in missing else real_find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in missing else _FIND_SPEC(name, *a))
     monkeypatch.setattr(subprocess, "run", lambda cmd, *a, **k: calls.append(cmd) or subprocess.CompletedProcess(cmd, returncode))
     monkeypatch.delenv("VAE_LIB_SOURCE", raising=False)
     try:
@@ -310,5 +313,5 @@ def test_the_guard_installs_only_what_is_missing_and_says_so(monkeypatch, capsys
 
 
 def test_a_failed_install_says_how_to_install_by_hand(monkeypatch, capsys):
-    with pytest.raises(RuntimeError, match="install by hand.*pip install \"vae_lib @ git\\+"):
+    with pytest.raises(RuntimeError, match=r'(?s)install by hand.*pip install "vae_lib @ git\+'):
         _run_guard(monkeypatch, capsys, missing={"vae_lib"}, returncode=1)
