@@ -21,6 +21,7 @@ import pytest
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 NOTEBOOKS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+PAGES = sorted(BOOK.glob("*.md"))  # intro, widgets page, API page, references
 
 # A number (1,000 / 3.5 / −0.2 / 1e-3), optionally followed by a space, then a unit or a
 # comparison word. "about N" is flagged whatever follows it.
@@ -45,6 +46,8 @@ VL_NAME = re.compile(r"(?<![\w.<])vl\.[A-Za-z_][\w.]*")
 
 
 def _markdown(path):
+    if path.suffix == ".md":
+        return [(0, path.read_text(encoding="utf-8"))], None
     nb = nbformat.read(path, as_version=4)
     return [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"], nb
 
@@ -94,7 +97,7 @@ def test_every_glue_key_used_is_glued_by_the_notebook(path):
     assert not missing, f"{path.name}: the prose uses glue keys no cell output defines: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES, ids=lambda p: p.name)
 def test_library_names_in_prose_are_cross_references(path):
     cells, _ = _markdown(path)
     bare = []
