@@ -20,12 +20,46 @@ def small():
 
 def test_tile_places_images_row_major_with_white_gaps():
     imgs = torch.stack([torch.full((1, 2, 2), v) for v in (0.1, 0.2, 0.3)])
-    grid = plots.core._tile(imgs, nrow=2)
+    grid = plots.tile_images(imgs, nrow=2)
     assert grid.shape == (5, 5)
     np.testing.assert_allclose(grid[0, 0], 0.1, rtol=1e-6)
     np.testing.assert_allclose(grid[0, 3], 0.2, rtol=1e-6)
     np.testing.assert_allclose(grid[3, 0], 0.3, rtol=1e-6)
     assert grid[2, 0] == 0.0 and grid[3, 3] == 0.0  # gaps and the empty slot are white under gray_r
+
+
+def test_tile_images_rgb_no_pad_and_bad_shapes():
+    rgb = torch.rand(3, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    grid = plots.tile_images(rgb, nrow=2, pad=0)
+    assert grid.shape == (4, 4, 3)
+    np.testing.assert_allclose(grid[2:, :2], rgb[2].permute(1, 2, 0).numpy(), rtol=1e-6)
+    assert (grid[2:, 2:] == 1.0).all()  # the empty slot is white in RGB
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        plots.tile_images(torch.rand(2, 2, 2))
+    with pytest.raises(ValueError, match="nrow"):
+        plots.tile_images(rgb, nrow=0)
+
+
+@pytest.mark.parametrize("kind", ["vae", "autoencoder"])
+def test_interpolation_images_decode_the_straight_line_between_codes(small, kind):
+    m, x, _ = small
+    if kind == "autoencoder":
+        torch.manual_seed(0)
+        m = vl.Autoencoder(input_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
+    x_a, x_b = x[:3], x[3:6]
+    imgs = plots.interpolation_images(m, x_a, x_b, steps=5)
+    assert imgs.shape == (3, 5, 1, 8, 8)
+    with torch.no_grad():  # independent reference: codes straight from encode, decoded one t at a time
+        za, zb = m.encode(x_a), m.encode(x_b)
+        za, zb = (za[0], zb[0]) if kind == "vae" else (za, zb)
+        for k, t in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):
+            torch.testing.assert_close(imgs[:, k], m.decode_mean((1 - t) * za + t * zb))
+    assert plots.interpolation_images(m, x_a, x_b, steps=1).shape == (3, 1, 1, 8, 8)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="steps >= 1"):
+            plots.interpolation_images(m, x_a, x_b, steps=bad)
+    with pytest.raises(ValueError, match="paired"):
+        plots.interpolation_images(m, x_a, x[:2])
 
 
 def test_core_figures(small):
@@ -72,7 +106,7 @@ def test_chapter_figures(small):
         "plot_image_grids": lambda: plots.plot_image_grids({"a": x[:8], "b": x[8:16]}),
         "plot_beta_grid": lambda: plots.plot_beta_grid(pts, x, n=4),
     }
-    covered = {"new_figure", "show_images", "image_grid", "plot_reconstructions", "plot_prior_samples",
+    covered = {"new_figure", "tile_images", "interpolation_images", "show_images", "image_grid", "plot_reconstructions", "plot_prior_samples",
                "plot_posterior_samples", "plot_latent_scatter", "plot_latent_manifold", "plot_interpolations",
                "plot_loss_curves", "plot_rate_distortion", "jshtml_scrubber"}  # by the tests around this one
     assert set(called) | covered == set(plots.__all__)

@@ -8,9 +8,10 @@ and are all imported here, so ``vl.plots.plot_latent_scatter`` works as before.
 """
 from __future__ import annotations
 
-from .core import CMAP, new_figure, show_images, image_grid, jshtml_scrubber
+from .core import CMAP, new_figure, tile_images, show_images, image_grid, jshtml_scrubber
 from .images import (
-    plot_reconstructions, plot_prior_samples, plot_posterior_samples, plot_interpolations, plot_pixel_nats,
+    plot_reconstructions, plot_prior_samples, plot_posterior_samples, interpolation_images, plot_interpolations,
+    plot_pixel_nats,
     plot_image_grids, plot_beta_grid,
 )
 from .latent import (
@@ -25,6 +26,7 @@ from .gradients import plot_reparam_graph, plot_gradient_variance
 
 __all__ = [
     "new_figure",
+    "tile_images",
     "show_images",
     "image_grid",
     "plot_reconstructions",
@@ -32,6 +34,7 @@ __all__ = [
     "plot_posterior_samples",
     "plot_latent_scatter",
     "plot_latent_manifold",
+    "interpolation_images",
     "plot_interpolations",
     "plot_loss_curves",
     "plot_rate_distortion",

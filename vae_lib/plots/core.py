@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from ..device import model_device
 
-__all__ = ["new_figure", "show_images", "image_grid", "jshtml_scrubber"]
+__all__ = ["new_figure", "tile_images", "show_images", "image_grid", "jshtml_scrubber"]
 
 
 CMAP = "tab10"
@@ -47,22 +47,31 @@ def new_figure(figsize: Tuple[float, float] = (6.0, 4.0), **kw) -> Figure:
     return fig
 
 
-def _tile(images: torch.Tensor, nrow: int, pad: int = 1) -> np.ndarray:
-    """``[N, C, H, W]`` -> one ``[rows*(H+pad), nrow*(W+pad)(, 3)]`` array (no Python loop over pixels)."""
+def tile_images(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
+    """Tile ``images: [N, C, H, W]`` in ``[0, 1]`` into one array, ``nrow`` images per row, row-major.
+
+    Returns ``[rows·(H+pad) − pad, nrow·(W+pad) − pad]`` for one channel (draw it with
+    ``cmap="gray_r"``) or the same with a trailing ``3`` for RGB. The ``pad``-pixel gaps and
+    the empty slots of the last row are white (0 under ``gray_r``, 1 in RGB). Values are
+    clamped to ``[0, 1]``; no Python loop over images or pixels.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"tile_images expects images [N, C, H, W], got shape {tuple(images.shape)}")
+    if nrow < 1 or pad < 0:
+        raise ValueError(f"tile_images needs nrow >= 1 and pad >= 0, got nrow={nrow}, pad={pad}")
     x = images.detach().float().cpu().clamp(0, 1)
     n, c, h, w = x.shape
-    rows = math.ceil(n / nrow)
-    # Gaps between images show as background: white, which is 0 under gray_r and 1 in RGB.
-    canvas = torch.full((rows * nrow, c, h + pad, w + pad), 0.0 if c == 1 else 1.0)
+    rows = max(1, math.ceil(n / nrow))
+    canvas = torch.full((rows * nrow, c, h + pad, w + pad), 0.0 if c == 1 else 1.0)  # white background
     canvas[:n, :, :h, :w] = x
     grid = canvas.reshape(rows, nrow, c, h + pad, w + pad).permute(0, 3, 1, 4, 2)  # rows, H, cols, W, C
-    grid = grid.reshape(rows * (h + pad), nrow * (w + pad), c)[:-pad, :-pad]
+    grid = grid.reshape(rows * (h + pad), nrow * (w + pad), c)[:rows * (h + pad) - pad, :nrow * (w + pad) - pad]
     return grid[..., 0].numpy() if c == 1 else grid.numpy()
 
 
 def show_images(ax: Axes, images: torch.Tensor, nrow: int = 8, title: Optional[str] = None) -> Axes:
     """Draw a grid of images into an existing Axes (used by the figure functions and widgets)."""
-    ax.imshow(_tile(images, nrow), cmap="gray_r" if images.shape[1] == 1 else None, vmin=0, vmax=1,
+    ax.imshow(tile_images(images, nrow), cmap="gray_r" if images.shape[1] == 1 else None, vmin=0, vmax=1,
               interpolation="nearest")
     ax.set_axis_off()
     if title:

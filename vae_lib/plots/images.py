@@ -9,11 +9,11 @@ from typing import Dict, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from .core import image_grid, new_figure, show_images
+from .core import _encode_means, image_grid, new_figure, show_images
 from ..device import model_device
 
 __all__ = [
-    "plot_reconstructions", "plot_prior_samples", "plot_posterior_samples", "plot_interpolations",
+    "plot_reconstructions", "plot_prior_samples", "plot_posterior_samples", "interpolation_images", "plot_interpolations",
     "plot_pixel_nats", "plot_image_grids", "plot_beta_grid",
 ]
 
@@ -47,16 +47,40 @@ def plot_posterior_samples(model, x: torch.Tensor, n: int = 15, seed: int = 0) -
 
 
 @torch.no_grad()
-def plot_interpolations(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10) -> Figure:
-    """One strip per pair: decode ``(1−t)·μ(a) + t·μ(b)`` for ``t`` from 0 to 1 (ends are the inputs)."""
+def interpolation_images(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 9) -> torch.Tensor:
+    """Decoded images along the straight line between the codes of ``x_a[p]`` and ``x_b[p]``.
+
+    ``z_p(t) = (1 − t)·z(a_p) + t·z(b_p)`` for ``steps`` values of ``t`` evenly spaced from 0 to 1,
+    where ``z(x)`` is the code of ``x`` (a VAE's posterior mean μ(x), an autoencoder's code), and
+    each ``z_p(t)`` is decoded to its mean image.
+
+    Args:
+        model: a :class:`vae_lib.VAE` or :class:`vae_lib.Autoencoder`.
+        x_a, x_b: ``[P, C, H, W]`` inputs in ``[0, 1]``, paired row by row.
+        steps: points on each path, ``T >= 1`` (``t = 0`` and ``t = 1`` included when ``T >= 2``).
+
+    Returns:
+        ``[P, T, C, H, W]`` decoded mean images, on the model's device.
+    """
+    if int(steps) < 1:
+        raise ValueError(f"interpolation_images needs steps >= 1 (points on each path), got {steps}")
+    if x_a.shape != x_b.shape:
+        raise ValueError(f"x_a and x_b must be paired, got shapes {tuple(x_a.shape)} and {tuple(x_b.shape)}")
     dev = model_device(model)
-    x_a, x_b = x_a.to(dev), x_b.to(dev)
-    za, zb = (model.encode(x_a), model.encode(x_b))
-    za, zb = (za[0], zb[0]) if isinstance(za, tuple) else (za, zb)
-    t = torch.linspace(0, 1, steps, device=dev)[None, :, None]  # [1, T, 1]
-    z = (1 - t) * za[:, None] + t * zb[:, None]  # [P, T, D]
-    imgs = model.decode_mean(z)  # [P, T, C, H, W]
-    strip = torch.cat([x_a[:, None], imgs, x_b[:, None]], dim=1).flatten(0, 1)
+    za, _ = _encode_means(model, x_a)  # z(a): [P, D]
+    zb, _ = _encode_means(model, x_b)  # z(b): [P, D]
+    za, zb = za.to(dev), zb.to(dev)
+    t = torch.linspace(0, 1, int(steps), device=dev)[None, :, None]  # [1, T, 1]
+    z = (1 - t) * za[:, None] + t * zb[:, None]  # z(t) = (1 − t)·z(a) + t·z(b), [P, T, D]
+    return model.decode_mean(z)  # [P, T, C, H, W]
+
+
+@torch.no_grad()
+def plot_interpolations(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10) -> Figure:
+    """One strip per pair: the input ``a``, then :func:`interpolation_images` (``steps`` decodings
+    of ``(1−t)·μ(a) + t·μ(b)`` for ``t`` from 0 to 1), then the input ``b``."""
+    imgs = interpolation_images(model, x_a, x_b, steps).cpu()  # [P, T, C, H, W]
+    strip = torch.cat([x_a.cpu()[:, None], imgs, x_b.cpu()[:, None]], dim=1).flatten(0, 1)
     return image_grid(strip, nrow=steps + 2, title="input a | decoded path from μ(a) to μ(b) | input b")
 
 

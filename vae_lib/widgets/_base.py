@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..plots.core import CMAP, _encode_means, _tile, new_figure
+from ..plots.core import CMAP, _encode_means, new_figure, tile_images
 
 SIGMA_MIN = 1e-3  # σ is floored here for densities and sampling (σ → 0 would divide by zero)
 MU_MAX = 1e6  # |μ| is capped here so μ² and the score estimates stay finite in float32
@@ -169,12 +169,12 @@ class _Explorer(widgets.VBox):
 
 def _set_tile(artist, images: torch.Tensor, nrow: int) -> None:
     """Put a tiled grid of ``[N, C, H, W]`` images into an existing ``AxesImage``."""
-    artist.set_data(_tile(images, nrow))
+    artist.set_data(tile_images(images, nrow))
 
 
 def _image_axes(ax: Axes, images: torch.Tensor, nrow: int, title: str = ""):
     """Draw a tiled grid once and return its ``AxesImage`` (updated later with ``_set_tile``)."""
-    art = ax.imshow(_tile(images, nrow), cmap="gray_r" if images.shape[1] == 1 else None, vmin=0, vmax=1,
+    art = ax.imshow(tile_images(images, nrow), cmap="gray_r" if images.shape[1] == 1 else None, vmin=0, vmax=1,
                     interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)

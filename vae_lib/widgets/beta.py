@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from ._base import _Explorer, _figure, _finite, _pad, _Panel, DPI, MAX_FRAMES
 from ..device import model_device
 from ..metrics import SweepPoint
-from ..plots.core import _tile, jshtml_scrubber
+from ..plots import jshtml_scrubber, tile_images
 from ..plots.curves import plot_rate_distortion
 
 __all__ = ["beta_explorer", "beta_scrubber"]
@@ -35,7 +35,7 @@ def _beta_cache(points: Sequence[SweepPoint], x: torch.Tensor, n_images: int, n_
         g = torch.Generator(device=dev).manual_seed(seed)  # the same z ~ p(z) for every β (standard prior)
         samples = p.model.sample(n_prior, generator=g).cpu()
         mse = _finite(((recon - x) ** 2).mean())
-        out.append((_tile(torch.cat([x, recon]), x.shape[0]), _tile(samples, math.ceil(n_prior / 2)), mse))
+        out.append((tile_images(torch.cat([x, recon]), x.shape[0]), tile_images(samples, math.ceil(n_prior / 2)), mse))
     return pts, out
 
 

@@ -19,7 +19,7 @@ from ._base import (
     _plane_limit, _scatter_codes, DPI, MAX_FRAMES,
 )
 from ..device import model_device
-from ..plots.core import _tile, jshtml_scrubber
+from ..plots import jshtml_scrubber, tile_images
 
 __all__ = ["latent_explorer", "latent_scrubber"]
 
@@ -71,7 +71,7 @@ class _MoveView(_LatentBase):
         z[self.dims[0]], z[self.dims[1]] = z1, z2  # other dimensions stay at `center`
         img = self.decode(z[None])
         self.mark.set_offsets([[z1, z2]])
-        self.art.set_data(_tile(img, 1))
+        self.art.set_data(tile_images(img, 1))
         self.ax_img.set_title(f"decoded z = ({z1:.2f}, {z2:.2f})", fontsize=9)
         return {"z1": z1, "z2": z2, "move_pixel_mean": _finite(img.mean())}
 
@@ -95,7 +95,7 @@ class _TraverseView(_LatentBase):
         z[:, d] = torch.linspace(-self.extent, self.extent, self.steps)  # sweep z_d over the prior's range
         imgs = self.decode(z)
         self.path.set_data(z[:, self.dims[0]].numpy(), z[:, self.dims[1]].numpy())
-        self.art.set_data(_tile(imgs, self.steps))
+        self.art.set_data(tile_images(imgs, self.steps))
         self.ax.set_title(f"path of z (input {i})", fontsize=9)
         self.ax_img.set_title(f"$z_{{{d + 1}}}$ from {-self.extent:g} to {self.extent:g}, other dimensions at μ(x)",
                               fontsize=9)
@@ -125,7 +125,7 @@ class _InterpolateView(_LatentBase):
         self.seg.set_data([float(za[p]), float(zb[p])], [float(za[q]), float(zb[q])])
         self.ends.set_offsets([[float(za[p]), float(za[q])], [float(zb[p]), float(zb[q])]])
         self.mark.set_offsets([[float(z[p]), float(z[q])]])
-        self.art.set_data(_tile(torch.cat([self.x[i:i + 1], img, self.x[j:j + 1]]), 3))
+        self.art.set_data(tile_images(torch.cat([self.x[i:i + 1], img, self.x[j:j + 1]]), 3))
         self.ax.set_title(f"μ(a) → μ(b), t = {t:.2f}", fontsize=9)
         self.ax_img.set_title(f"input a = {i} | decoded z(t) | input b = {j}", fontsize=9)
         return {"a": float(i), "b": float(j), "t": t, "zt_1": float(z[p]), "zt_2": float(z[q]),

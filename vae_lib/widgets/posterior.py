@@ -21,7 +21,7 @@ from ._base import (
 from ..device import model_device
 from ..losses import gaussian_log_prob, kl_standard_normal
 from ..model import VAE
-from ..plots.core import _tile, jshtml_scrubber
+from ..plots import jshtml_scrubber, tile_images
 
 __all__ = ["posterior_prior_explorer", "posterior_prior_scrubber"]
 
@@ -79,7 +79,7 @@ class _PosteriorView:
             e.width, e.height = 2 * k * float(std[a]), 2 * k * float(std[b])
         self.samples.set_offsets(z[:, [a, b]].numpy())
         self.centre.set_offsets([[float(mu[a]), float(mu[b])]])
-        self.art_x.set_data(_tile(self.x[i:i + 1], 1))
+        self.art_x.set_data(tile_images(self.x[i:i + 1], 1))
         _set_tile(self.art_s, imgs, math.ceil(self.n_samples / 2))
         kl = _finite(self.kl[i])
         label = f", label {int(self.y[i])}" if self.y is not None else ""
