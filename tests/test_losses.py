@@ -92,3 +92,25 @@ def test_gaussian_log_likelihood_matches_torch():
     log_std = torch.tensor(math.log(0.3), dtype=torch.float64)
     ref = Independent(Normal(mean, log_std.exp()), 3).log_prob(x)
     torch.testing.assert_close(vl.gaussian_log_likelihood(mean, x, log_std), ref)
+
+
+def test_reparameterize_n_samples_matches_torch_normal(gauss):
+    """[S, B, D] draws: the same ε stream as Normal.rsample((S,)), and the right mean and variance."""
+    mu, logvar = gauss
+    z = vl.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(4), n_samples=3)
+    assert z.shape == (3, *mu.shape)
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    torch.manual_seed(4)
+    torch.testing.assert_close(z, q.rsample((3,)))  # rsample draws ε ~ N(0, I) of shape [S, B, D] the same way
+    big = vl.reparameterize(mu[:2], logvar[:2], generator=torch.Generator().manual_seed(5), n_samples=100_000)
+    torch.testing.assert_close(big.mean(0), mu[:2], atol=0.05 * q.stddev[:2].max().item(), rtol=0)
+    torch.testing.assert_close(big.var(0), q.variance[:2], rtol=0.03, atol=0)
+    # One sample without n_samples is the first of a stacked draw with the same seed.
+    one = vl.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(one, z[0])
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_reparameterize_rejects_bad_n_samples(bad):
+    with pytest.raises(ValueError, match="n_samples must be a positive int"):
+        vl.reparameterize(torch.zeros(2, 3), torch.zeros(2, 3), n_samples=bad)

@@ -48,12 +48,11 @@ def test_iwae_rejects_bad_k(trained):
 
 
 def test_active_units_definition():
-    class Fixed(torch.nn.Module):
+    class Fixed(vl.VAE):
         """A stand-in encoder whose posterior means vary with the input in 2 of 4 units."""
 
         def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
+            super().__init__(input_shape=(1, 2, 2), latent_dim=4, hidden=(4,))
 
         def encode(self, x):
             b = x.shape[0]
@@ -75,7 +74,7 @@ def test_active_units_of_a_trained_model(trained):
 
 def test_aggregate_gap_is_zero_when_posteriors_are_the_prior():
     class PriorEncoder(vl.VAE):
-        def _encode(self, x):
+        def encode(self, x):
             z = torch.zeros(x.shape[0], self.latent_dim)
             return z, z  # every q(z|x) = N(0, I) = p(z)
 
@@ -87,7 +86,7 @@ def test_aggregate_gap_is_zero_when_posteriors_are_the_prior():
 
 def test_aggregate_gap_detects_holes():
     class TwoClusters(vl.VAE):
-        def _encode(self, x):
+        def encode(self, x):
             sign = torch.where(x.flatten(1)[:, :1] > 0.5, 1.0, -1.0)
             mu = torch.cat([3 * sign, torch.zeros_like(sign)], 1)
             return mu, torch.full_like(mu, math.log(0.05))

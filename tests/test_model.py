@@ -82,3 +82,79 @@ def test_decode_wrong_latent_size():
 def test_bad_constructor_arguments(kw, msg):
     with pytest.raises(ValueError, match=msg):
         vl.VAE(**{"hidden": (8,), **kw})
+
+
+def _both_models():
+    torch.manual_seed(0)
+    return [vl.VAE(input_shape=(1, 8, 8), latent_dim=3, hidden=(16,)),
+            vl.Autoencoder(input_shape=(1, 8, 8), latent_dim=3, hidden=(16,))]
+
+
+@pytest.mark.parametrize("model", _both_models(), ids=["VAE", "Autoencoder"])
+def test_embed_and_posterior_stats_contract(model):
+    """One way to get codes from either model: embed is the VAE's μ(x) and the autoencoder's z."""
+    x = torch.rand(7, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    code = model.encode(x)
+    mu_ref, logvar_ref = code if isinstance(code, tuple) else (code, None)
+    mu, logvar = model.posterior_stats(x)
+    torch.testing.assert_close(mu, mu_ref)
+    torch.testing.assert_close(model.embed(x), mu_ref)
+    assert model.embed(x).shape == (7, 3)
+    if logvar_ref is None:
+        assert logvar is None
+    else:
+        torch.testing.assert_close(logvar, logvar_ref)
+    # The batched package helpers: the same numbers whatever the batch size, without gradients.
+    for bs in (1, 3, 1000):
+        bmu, blogvar = vl.posterior_stats(model, x, batch_size=bs)
+        torch.testing.assert_close(bmu, mu_ref.detach())
+        assert (blogvar is None) == (logvar_ref is None) and not bmu.requires_grad
+        torch.testing.assert_close(vl.embed(model, x, batch_size=bs), mu_ref.detach())
+
+
+def test_encode_is_the_public_encoder_and_priors_use_it():
+    """A subclass that replaces encode changes what the VampPrior's components are."""
+    class Shifted(vl.VAE):
+        def encode(self, x):
+            mu, logvar = super().encode(x)
+            return mu + 5.0, logvar
+
+    torch.manual_seed(0)
+    m = Shifted(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,), prior="vamp", n_components=3)
+    _, means, _ = m.prior.components(m.encode)
+    assert (means > 3).all()
+    assert m.prior_log_prob(torch.zeros(4, 2)).shape == (4,)
+
+
+@pytest.mark.parametrize("dtype,fix", [(torch.uint8, r"x\.float\(\) / 255"), (torch.int64, r"x\.float\(\)"),
+                                       (torch.bool, r"x\.float\(\)")])
+def test_non_float_input_says_how_to_convert(dtype, fix):
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))
+    x = (torch.rand(4, 1, 8, 8) * 255).to(dtype)
+    for call in (m.encode, m.elbo, lambda t: m.check_input(t, "here", values=True), lambda t: vl.embed(m, t)):
+        with pytest.raises(ValueError, match=rf"floating-point pixels in \[0, 1\], got dtype {dtype}.*{fix}"):
+            call(x)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_non_finite_pixels_are_rejected_when_values_are_checked(bad, likelihood):
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,), likelihood=likelihood)
+    x = torch.rand(4, 1, 8, 8)
+    x[2, 0, 3, 3] = bad
+    assert m.check_input(x, "step") is x  # the per-step check does no host sync, so it does not look
+    with pytest.raises(ValueError, match=r"where: x has 1 NaN or infinite pixel"):
+        m.check_input(x, "where", values=True)
+
+
+@pytest.mark.parametrize("scale,hint", [(255.0, "divide by 255"), (-1.0, r"\(x \+ 1\) / 2")])
+def test_bernoulli_model_rejects_pixels_outside_the_unit_interval(scale, hint):
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))
+    x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    x = x * 255.0 if scale > 0 else 2 * x - 1  # [0, 255] or [-1, 1]
+    with pytest.raises(ValueError, match=rf"Bernoulli model expects pixel values in \[0, 1\].*{hint}"):
+        m.check_input(x, "train", values=True)
+    # The edges are allowed, and a Gaussian model accepts any finite value.
+    m.check_input(torch.arange(64.0).reshape(1, 1, 8, 8).remainder(2), "ok", values=True)  # 0s and 1s
+    g = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,), likelihood="gaussian")
+    g.check_input(x, "ok", values=True)

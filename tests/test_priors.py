@@ -45,7 +45,7 @@ def test_prior_samples_have_the_prior_density(prior):
     m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(16,), prior=prior, n_components=3)
     imgs = m.sample(7, generator=torch.Generator().manual_seed(0))
     assert imgs.shape == (7, 1, 8, 8) and 0 <= imgs.min() and imgs.max() <= 1
-    z = m.prior.sample(20000, m._encode, generator=torch.Generator().manual_seed(1))
+    z = m.prior.sample(20000, m.encode, generator=torch.Generator().manual_seed(1))
     # Check the sampler against the density: a histogram-free test via E_p[log p] vs numerical entropy on a grid.
     grid = torch.linspace(-8, 8, 401)
     zz = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)

@@ -28,6 +28,7 @@ from .metrics import (
     active_units,
     aggregate_posterior_gap,
     beta_sweep,
+    embed,
     iwae_log_likelihood,
     posterior_stats,
 )
@@ -43,7 +44,7 @@ __all__ = [
     "ELBOTerms", "reparameterize", "kl_standard_normal", "kl_standard_normal_per_dim", "gaussian_log_prob",
     "bernoulli_log_likelihood", "gaussian_log_likelihood",
     "train", "evaluate", "objective", "History",
-    "iwae_log_likelihood", "active_units", "posterior_stats", "aggregate_posterior_gap", "AggregateGap",
+    "iwae_log_likelihood", "active_units", "posterior_stats", "embed", "aggregate_posterior_gap", "AggregateGap",
     "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "estimators", "fused", "plots",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
 ]

@@ -47,24 +47,29 @@ class ELBOTerms:
 
 
 def reparameterize(
-    mu: torch.Tensor, logvar: torch.Tensor, generator: Optional[torch.Generator] = None
+    mu: torch.Tensor, logvar: torch.Tensor, generator: Optional[torch.Generator] = None,
+    n_samples: Optional[int] = None,
 ) -> torch.Tensor:
     """A differentiable sample ``z ~ N(mu, diag(exp(logvar)))``.
 
     Args:
-        mu: ``[B, D]`` means.
-        logvar: ``[B, D]`` log-variances, ``log σ²``.
+        mu: ``[B, D]`` means (any shape).
+        logvar: ``[B, D]`` log-variances, ``log σ²``, the same shape as ``mu``.
         generator: optional random generator for ``ε`` (on ``mu``'s device).
+        n_samples: ``S`` independent samples per ``(mu, logvar)``; ``None`` draws one, unstacked.
 
     Returns:
-        ``[B, D]`` sample; gradients flow to ``mu`` and ``logvar`` because the noise
-        ``ε ~ N(0, I)`` is drawn outside the computation graph.
+        ``[B, D]`` sample, or ``[S, B, D]`` with ``n_samples=S``; gradients flow to ``mu`` and
+        ``logvar`` because the noise ``ε ~ N(0, I)`` is drawn outside the computation graph.
     """
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    if n_samples is not None and (isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1):
+        raise ValueError(f"n_samples must be a positive int (or None for one sample), got {n_samples!r}")
+    shape = mu.shape if n_samples is None else (n_samples, *mu.shape)  # [B, D] or [S, B, D]
     std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²)
-    eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)  # ε ~ N(0, I)
-    return mu + std * eps  # z = μ + σ ⊙ ε, [B, D]
+    eps = torch.randn(shape, dtype=mu.dtype, device=mu.device, generator=generator)  # ε ~ N(0, I)
+    return mu + std * eps  # z = μ + σ ⊙ ε, [B, D] or [S, B, D]
 
 
 def kl_standard_normal_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -13,13 +13,14 @@ import torch
 from torch import nn
 
 from .device import model_device
-from .losses import gaussian_log_prob
+from .losses import gaussian_log_prob, reparameterize
 from .train import History, evaluate, train
 
 __all__ = [
     "iwae_log_likelihood",
     "active_units",
     "posterior_stats",
+    "embed",
     "aggregate_posterior_gap",
     "AggregateGap",
     "SweepPoint",
@@ -41,7 +42,7 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
     ``posterior=(mu, logvar)``, each ``[N, D]``, replaces the encoder's ``q(z|x)`` by the
     given Gaussians (for example ones refined per image, to measure the amortization gap).
     """
-    model.check_input(x, "iwae_log_likelihood")
+    model.check_input(x, "iwae_log_likelihood", values=True)
     if posterior is not None and not all(p.shape == (x.shape[0], model.latent_dim) for p in posterior):
         raise ValueError(f"iwae_log_likelihood: posterior must be (mu, logvar) of shape [{x.shape[0]}, "
                          f"{model.latent_dim}] each, got {[list(p.shape) for p in posterior]}")
@@ -55,15 +56,12 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
     for i in range(0, x.shape[0], batch_size):
         xb = x[i:i + batch_size].to(device)
         if posterior is None:
-            mu, logvar = model.encode(xb)  # [B, D]
+            mu, logvar = _gaussian_posterior(model, model.posterior_stats(xb), "iwae_log_likelihood")  # [B, D] each
         else:
             mu, logvar = (p[i:i + batch_size].to(device) for p in posterior)
-        std = torch.exp(0.5 * logvar)
         log_w = []
         for j in range(0, k, chunk):
-            m = min(chunk, k - j)
-            eps = torch.randn(m, *mu.shape, generator=g, device=device)  # [m, B, D]
-            z = mu + std * eps  # z_i = μ + σ ⊙ ε_i
+            z = reparameterize(mu, logvar, g, n_samples=min(chunk, k - j))  # z_i = μ + σ ⊙ ε_i, [m, B, D]
             log_px_z = model.log_likelihood(model.decode(z), xb)  # [m, B]
             log_w.append(log_px_z + model.prior_log_prob(z) - gaussian_log_prob(z, mu, logvar))
         log_w = torch.cat(log_w, dim=0)  # [k, B]
@@ -72,16 +70,41 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
     return torch.cat(out)
 
 
+def _gaussian_posterior(model: nn.Module, stats: Tuple[torch.Tensor, Optional[torch.Tensor]],
+                        where: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``stats = (mu, logvar)`` from ``posterior_stats``, refusing ``logvar=None`` (an autoencoder has no ``q(z|x)``)."""
+    if stats[1] is None:
+        raise TypeError(f"{where} needs a model with a Gaussian posterior q(z|x), such as vae_lib.VAE; "
+                        f"{type(model).__name__}.posterior_stats returns no logvar")
+    return stats
+
+
 @torch.no_grad()
-def posterior_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 1000):
-    """``(mu, logvar)`` of ``q(z|x)`` for every input, ``[N, D]`` each, on the model's device."""
+def posterior_stats(model: nn.Module, x: torch.Tensor,
+                    batch_size: int = 1000) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """``model.posterior_stats`` over all of ``x: [N, C, H, W]`` in batches, without gradients.
+
+    Returns ``(mu [N, D], logvar [N, D])`` for a :class:`~vae_lib.VAE`, ``(z [N, D], None)`` for an
+    :class:`~vae_lib.Autoencoder`, on the model's device. ``x`` is checked first (shape, dtype,
+    NaN/Inf, and ``[0, 1]`` for a Bernoulli model), so bad data raises instead of giving codes.
+    """
+    if batch_size < 1 or x.shape[0] < 1:
+        raise ValueError(f"posterior_stats: need batch_size >= 1 and at least one input, got batch_size="
+                         f"{batch_size} and {x.shape[0]} inputs")
+    model.check_input(x, "posterior_stats", values=True)
     device = model_device(model)
     mus, logvars = [], []
     for i in range(0, x.shape[0], batch_size):
-        mu, logvar = model.encode(x[i:i + batch_size].to(device))
+        mu, logvar = model.posterior_stats(x[i:i + batch_size].to(device))  # [b, D], [b, D] or None
         mus.append(mu)
         logvars.append(logvar)
-    return torch.cat(mus), torch.cat(logvars)
+    return torch.cat(mus), None if logvars[0] is None else torch.cat(logvars)
+
+
+@torch.no_grad()
+def embed(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """One code per input, ``[N, D]`` on the model's device: a VAE's posterior mean ``μ(x)``, an autoencoder's ``z``."""
+    return posterior_stats(model, x, batch_size)[0]
 
 
 @torch.no_grad()
@@ -91,7 +114,7 @@ def active_units(model: nn.Module, x: torch.Tensor, threshold: float = 0.01) -> 
     Unit ``u`` is active when ``A_u = Cov_x(E_{q(z|x)}[z_u]) > threshold``: its posterior
     mean moves with the input. A collapsed unit ignores the input and copies the prior.
     """
-    mu, _ = posterior_stats(model, x)
+    mu = embed(model, x)  # E_q[z|x] per input, [N, D]
     return int((mu.var(dim=0, unbiased=True) > threshold).sum())
 
 
@@ -127,11 +150,11 @@ def _log_aggregate(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chun
 def aggregate_posterior_gap(model: nn.Module, x: torch.Tensor, n_samples: int = 2000, seed: int = 0) -> AggregateGap:
     """Estimate :class:`AggregateGap` from the posteriors of the inputs ``x``, seeded."""
     device = model_device(model)
-    mu, logvar = posterior_stats(model, x)
+    mu, logvar = _gaussian_posterior(model, posterior_stats(model, x), "aggregate_posterior_gap")  # [N, D] each
     g = torch.Generator(device=device).manual_seed(seed)
     idx = torch.randint(0, mu.shape[0], (n_samples,), generator=g, device=device)
-    z_q = mu[idx] + torch.exp(0.5 * logvar[idx]) * torch.randn(n_samples, mu.shape[1], generator=g, device=device)
-    z_p = model.prior.sample(n_samples, model._encode, generator=g, device=device)  # z ~ p(z)
+    z_q = reparameterize(mu[idx], logvar[idx], g)  # z ~ q(z|x_n), n uniform: a draw from q(z), [M, D]
+    z_p = model.prior.sample(n_samples, model.encode, generator=g, device=device)  # z ~ p(z)
     log_q_at_q, log_q_at_p = _log_aggregate(z_q, mu, logvar), _log_aggregate(z_p, mu, logvar)
     kl_q_p = (log_q_at_q - model.prior_log_prob(z_q)).mean()  # E_q[log q − log p]
     kl_p_q = (model.prior_log_prob(z_p) - log_q_at_p).mean()  # E_p[log p − log q]

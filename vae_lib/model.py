@@ -91,8 +91,14 @@ class _LatentModel(nn.Module):
             else:
                 self.register_buffer("obs_log_std", log_std)
 
-    def check_input(self, x: torch.Tensor, where: str = "input") -> torch.Tensor:
-        """Raise a ``ValueError`` naming the expected shape unless ``x`` is ``[B, C, H, W]``."""
+    def check_input(self, x: torch.Tensor, where: str = "input", values: bool = False) -> torch.Tensor:
+        """Return ``x`` unchanged if it is a floating-point ``[B, C, H, W]`` batch, else raise saying what is expected.
+
+        Always checked (no host sync, so it is cheap enough for every training step): that ``x``
+        is a tensor (``TypeError``), its shape and its dtype (``ValueError``; uint8 images need
+        ``x.float() / 255``). With ``values=True`` (one pass over the data, syncs with the device)
+        also: no NaN or infinite pixel, and for a Bernoulli model every pixel in ``[0, 1]``.
+        """
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{where}: expected a torch.Tensor of shape [B, {', '.join(map(str, self.input_shape))}], "
                             f"got {type(x).__name__}")
@@ -100,7 +106,34 @@ class _LatentModel(nn.Module):
             c, h, w = self.input_shape
             raise ValueError(f"{where}: expected shape [B, {c}, {h}, {w}] (batch, channels, height, width), "
                              f"got {list(x.shape)}")
+        if not x.is_floating_point():
+            fix = "x.float() / 255 (raw 0-255 pixels)" if x.dtype == torch.uint8 else "x.float()"
+            raise ValueError(f"{where}: expected floating-point pixels in [0, 1], got dtype {x.dtype}; "
+                             f"convert with {fix}")
+        if values:
+            self._check_values(x, where)
         return x
+
+    def _check_values(self, x: torch.Tensor, where: str) -> None:
+        """Reject NaN/Inf pixels, and pixels outside ``[0, 1]`` for a Bernoulli model (one device sync)."""
+        bad = int((~torch.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"{where}: x has {bad} NaN or infinite pixel value(s); remove those images or "
+                             f"fill the pixels (torch.nan_to_num) first")
+        if self.likelihood == "bernoulli" and x.numel():
+            lo, hi = float(x.min()), float(x.max())
+            if lo < 0.0 or hi > 1.0:
+                raise ValueError(f"{where}: a Bernoulli model expects pixel values in [0, 1], got values in "
+                                 f"[{lo:.4g}, {hi:.4g}]. Floats in [0, 255]? divide by 255; in [-1, 1]? "
+                                 f"use (x + 1) / 2")
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [B, C, H, W] -> [B, D]``: one code per input (a VAE's posterior mean, an autoencoder's ``z``)."""
+        return self.posterior_stats(x)[0]
+
+    def posterior_stats(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``x: [B, C, H, W] -> (mu [B, D], logvar [B, D] or None)``; ``None`` when the model has no variance."""
+        raise NotImplementedError
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``z: [..., D] -> [..., C, H, W]``: Bernoulli logits, or Gaussian means."""
@@ -154,24 +187,28 @@ class VAE(_LatentModel):
                                            hidden=list(hidden), arch=arch, likelihood=likelihood, prior=prior,
                                            n_components=n_components, obs_std=obs_std)
 
-    def _encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder(x)  # [B, 2D]
+    def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``x: [B, C, H, W] -> (mu, logvar)``, each ``[B, D]``: the parameters of ``q(z|x)``."""
+        h = self.encoder(self.check_input(x, "encode"))  # [B, 2D]
         mu, logvar = h.chunk(2, dim=-1)  # μ(x), log σ²(x): [B, D] each
         return mu, logvar
 
-    def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``x: [B, C, H, W] -> (mu, logvar)``, each ``[B, D]``: the parameters of ``q(z|x)``."""
-        return self._encode(self.check_input(x, "encode"))
+    def posterior_stats(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, logvar)`` of ``q(z|x)``, each ``[B, D]`` (the same as :meth:`encode`)."""
+        return self.encode(x)
+
+    # Deprecated alias, kept only because vae_lib.fused.why_not_fused still compares it; use encode().
+    _encode = encode
 
     def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z)``: ``[...]`` nats for ``z: [..., D]``."""
-        return self.prior.log_prob(z, self._encode)
+        return self.prior.log_prob(z, self.encode)
 
     @torch.no_grad()
     def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Draw ``z ~ p(z)`` and decode: ``[n, C, H, W]`` mean images in ``[0, 1]``."""
         device = model_device(self)
-        z = self.prior.sample(n, self._encode, generator=generator, device=device)
+        z = self.prior.sample(n, self.encode, generator=generator, device=device)
         return self.decode_mean(z)
 
     @torch.no_grad()
@@ -217,6 +254,10 @@ class Autoencoder(_LatentModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``x: [B, C, H, W] -> z: [B, D]``, a single point per input."""
         return self.encoder(self.check_input(x, "encode"))
+
+    def posterior_stats(self, x: torch.Tensor) -> Tuple[torch.Tensor, None]:
+        """``(z [B, D], None)``: the code and no variance (an autoencoder has no ``q(z|x)``)."""
+        return self.encode(x), None
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

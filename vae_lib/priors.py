@@ -5,7 +5,7 @@ A prior is an ``nn.Module`` with two methods:
 * ``log_prob(z, encode) -> [B]`` nats, for ``z: [B, D]`` (or ``[..., D]``);
 * ``sample(n, encode, generator=None) -> [n, D]``.
 
-``encode`` is the model's encoder (``x -> (mu, logvar)``). Only the VampPrior uses it,
+``encode`` is the model's :meth:`~vae_lib.VAE.encode` (``x -> (mu, logvar)``). Only the VampPrior uses it,
 because its mixture components are the encoder's posteriors at learned pseudo-inputs.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .losses import gaussian_log_prob
+from .losses import gaussian_log_prob, reparameterize
 
 __all__ = ["StandardNormalPrior", "MixturePrior", "VampPrior", "make_prior", "PRIORS"]
 
@@ -57,8 +57,7 @@ class _MixtureBase(nn.Module):
                device: Optional[torch.device] = None) -> torch.Tensor:
         log_w, means, logvars = self.components(encode)
         k = torch.multinomial(log_w.exp(), n, replacement=True, generator=generator)  # [n] component ids
-        eps = torch.randn(n, means.shape[-1], generator=generator, device=means.device, dtype=means.dtype)
-        return means[k] + torch.exp(0.5 * logvars[k]) * eps  # z = m_k + s_k ⊙ ε
+        return reparameterize(means[k], logvars[k], generator)  # z = m_k + s_k ⊙ ε, [n, D]
 
 
 class MixturePrior(_MixtureBase):
