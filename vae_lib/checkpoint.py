@@ -1,22 +1,28 @@
 """Saving and loading models safely.
 
 A checkpoint is a plain dictionary of tensors and primitives, loaded with
-``torch.load(weights_only=True)`` (no arbitrary pickles run), written atomically, and
-carrying a sha256 of its weights so a modified file is refused.
+``torch.load(weights_only=True)`` (no arbitrary pickles run), written atomically (see
+:mod:`vae_lib.atomic`), and carrying a sha256 of its weights so a modified file is refused.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
-import tempfile
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write"]
+from .atomic import atomic_write, remove_stale_temps
+from .device import default_device
+
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write", "resolve_device"]
 
 FORMAT = "vae_lib-checkpoint"
 VERSION = 1
@@ -26,65 +32,139 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, tampered with, or does not match its model."""
 
 
-def atomic_write(path: Union[str, os.PathLike], write) -> Path:
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it into place.
+def resolve_device(device: Union[str, torch.device, None] = None) -> torch.device:
+    """``device`` as a :class:`torch.device` that exists on this machine (``None``: the best one).
 
-    A crash or error mid-write leaves any previous file at ``path`` intact.
+    Raises:
+        ValueError: not a device name, or a device this machine does not have (say
+            ``cuda`` on a CPU-only machine), with the devices that are available.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    if device is None:
+        return default_device()
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from e
+    have = "cpu" + (", cuda" if torch.cuda.is_available() else "") + (
+        ", mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(dev)!r}: CUDA is not available on this machine (no GPU, or a CPU-only "
+                             f"PyTorch build); use 'cpu' instead (available here: {have})")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(dev)!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"device 'mps': Apple's Metal backend is not available on this machine "
+                             f"(available here: {have})")
+    elif dev.type != "cpu":
+        raise ValueError(f"device {str(dev)!r} is not supported; use one of: {have}")
+    return dev
 
 
 def _digest(config: Dict[str, Any], state: Dict[str, torch.Tensor]) -> str:
+    """sha256 over the config (as sorted JSON) and every tensor's name, dtype, shape and bytes."""
     h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
         h.update(name.encode())
         h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # reshape(-1): a 0-dim tensor (the Gaussian likelihood's obs_log_std) cannot be viewed as bytes
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as what ``torch.load(weights_only=True)`` reads back: Python numbers, strings,
+    lists and dicts, and CPU tensors. NumPy scalars and arrays become Python numbers and lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):  # np.float32(1.5), np.int64(3), np.bool_(True); np.float64 is a float subclass
+        return value.item()
+    if value is None or type(value) in (bool, str, int, float):
+        return value
+    for base in (int, float, str):  # subclasses (an IntEnum, a str subclass) would pickle as their own class
+        if isinstance(value, base):
+            return base(value)
+    if isinstance(value, numbers.Number) and not isinstance(value, complex):  # e.g. fractions, decimals
+        return float(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"save_checkpoint: {where} has the key {k!r} of type {type(k).__name__}; "
+                                f"use str or int keys")
+            out[k] = _plain(v, f"{where}[{k!r}]")
+        return out
+    raise TypeError(f"save_checkpoint: {where} is a {type(value).__module__}.{type(value).__name__}, which a "
+                    f"checkpoint cannot store safely; pass numbers, strings, lists, dicts or tensors "
+                    f"(convert it, e.g. float(x), str(x) or x.tolist())")
 
 
 def save_checkpoint(model: nn.Module, path: Union[str, os.PathLike], extra: Optional[Dict[str, Any]] = None) -> Path:
     """Write ``model`` (a :class:`vae_lib.VAE` or :class:`vae_lib.Autoencoder`) to ``path`` atomically.
 
-    ``extra`` may hold JSON-like metadata (numbers, strings, lists, dicts) such as a history.
+    ``extra`` may hold JSON-like metadata (numbers, strings, lists, dicts, tensors) such as a
+    history. NumPy scalars and arrays are stored as Python numbers and lists.
+
+    Raises:
+        TypeError: ``model`` is not a vae_lib model, or ``extra`` holds an object that a
+            safe load could not read back (raised before anything is written).
     """
     config = getattr(model, "config", None)
     if config is None:
         raise TypeError(f"save_checkpoint needs a vae_lib model with a .config, got {type(model).__name__}")
+    extra = _plain(extra or {}, "extra")
+    if not isinstance(extra, dict):
+        raise TypeError(f"save_checkpoint: extra must be a dict, got {type(extra).__name__}")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "class": type(model).__name__, "config": config,
-               "state_dict": state, "sha256": _digest(config, state), "extra": extra or {}}
+               "state_dict": state, "sha256": _digest(config, state), "extra": extra}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def _read(path: Path, map_location: torch.device) -> Any:
+    """``torch.load(path, weights_only=True)``, its failures told apart and explained."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{path} is not a readable vae_lib checkpoint: it is not a torch zip file "
+                                  f"(a plain pickle, or another kind of file)") from e
+        raise CheckpointError(f"{path} is not a readable vae_lib checkpoint: it holds Python objects that safe "
+                              f"loading (weights_only=True) refuses to run ({str(e).splitlines()[-1][:200]}). "
+                              f"vae_lib's save_checkpoint never writes such objects; do not load it unless you "
+                              f"trust where it came from.") from e
+    except Exception as e:  # a cut-off or damaged zip: central directory missing, CRC errors, EOF
+        raise CheckpointError(f"{path} is not a readable vae_lib checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200] if str(e) else 'unexpected end of file'}). The file "
+                              f"is truncated or corrupt (an interrupted copy or download?); copy it again or "
+                              f"re-create it with save_checkpoint.") from e
+
+
 def load_checkpoint(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> nn.Module:
-    """Load a model written by :func:`save_checkpoint` (with ``weights_only=True``).
+    """Load a model written by :func:`save_checkpoint` (with ``weights_only=True``) onto ``map_location``.
 
     Raises:
-        CheckpointError: missing, unreadable, tampered with, or not matching its model.
+        ValueError: ``map_location`` is not a device this machine has (e.g. ``"cuda"`` on a
+            CPU-only machine).
+        CheckpointError: missing, truncated or corrupt, tampered with, or not matching its model.
     """
     from .model import Autoencoder, VAE
 
+    device = resolve_device(map_location)  # before reading: a valid file must not be called corrupt
     path = Path(path)
+    remove_stale_temps(path)  # litter of a save that was killed mid-write
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train one first (python -m vae_lib train --out ...)")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # corrupt zip, truncated file, or a pickle weights_only refuses
-        raise CheckpointError(f"{path} is not a readable vae_lib checkpoint ({type(e).__name__}: {e}). "
-                              f"It may be truncated or not a checkpoint; re-create it with save_checkpoint.") from e
+    payload = _read(path, device)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a torch file but not a vae_lib checkpoint (no '{FORMAT}' marker)")
     if payload.get("version") != VERSION:
@@ -102,4 +182,4 @@ def load_checkpoint(path: Union[str, os.PathLike], map_location: Union[str, torc
         model.load_state_dict(state)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: the weights do not fit a {cls.__name__}({config}): {e}") from e
-    return model.to(map_location).eval()
+    return model.to(device).eval()

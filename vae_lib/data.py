@@ -13,6 +13,12 @@ Two are the official IDX files, read from a folder and fetched on request:
 * ``"mnist"`` and ``"fashion-mnist"``: 60,000 ``"train"`` / 10,000 ``"test"`` images,
   28x28. Pass ``download=True`` to fetch them (internet needed); each file is checked
   against its known SHA-256 before it is put in place.
+
+The held-out split that scores a finished model is ``held_out_split(name)``: ``"val"`` for
+the bundled sets, ``"test"`` for the IDX sets. For watching training (a per-epoch
+validation curve, early stopping), :func:`train_val_split` never touches a test split: for
+the IDX sets it holds out a fixed, class-stratified 400 of the training images, as Burda et
+al. (2016) did, and trains on the other 59,600.
 """
 
 from __future__ import annotations
@@ -23,15 +29,18 @@ import hashlib
 import http.client
 import math
 import os
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
-__all__ = ["DATASETS", "load_dataset", "binarize", "DatasetFileError", "DatasetDownloadError"]
+from .atomic import atomic_write
+
+__all__ = ["DATASETS", "load_dataset", "train_val_split", "held_out_split", "IDX_VAL_SIZE", "binarize",
+           "DatasetFileError", "DatasetDownloadError"]
 
 DATASETS = ("mnist-5k", "digits", "mnist", "fashion-mnist")
 
@@ -43,6 +52,7 @@ _SPLITS = {
 }
 _SPLIT_SEED = 0  # seed of the fixed train/val split of the bundled sets
 _VAL_FRACTION = 0.1  # share of each class held out as "val"
+IDX_VAL_SIZE = 400  # training images of mnist / fashion-mnist held out for validation (Burda et al., 2016)
 
 # Mirrors are tried in order; every file must match its SHA-256 below whichever one served it.
 _MIRRORS = {
@@ -81,6 +91,10 @@ class DatasetFileError(ValueError):
 
 class DatasetDownloadError(ConnectionError):
     """A file could not be fetched from any mirror, or what came did not match its SHA-256."""
+
+
+class _ChecksumMismatch(Exception):
+    """One mirror served a file whose SHA-256 is wrong (the next mirror is tried)."""
 
 
 def load_dataset(
@@ -126,6 +140,77 @@ def load_dataset(
     return x[index], y[index]  # advanced indexing copies, so the cache stays intact
 
 
+def held_out_split(name: str) -> str:
+    """The split that scores a trained model: ``"val"`` (bundled sets) or ``"test"`` (IDX sets)."""
+    if name not in _SPLITS:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(map(repr, DATASETS))}.")
+    return _SPLITS[name][1]
+
+
+def train_val_split(
+    name: str = "mnist-5k",
+    root: str | os.PathLike | None = None,
+    download: bool = False,
+    progress: bool = True,
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Training images and a validation set held out of the *training* data, for training curves.
+
+    * ``"mnist-5k"``, ``"digits"``: the fixed ``"train"`` and ``"val"`` splits of :func:`load_dataset`.
+    * ``"mnist"``, ``"fashion-mnist"``: the 60,000 ``"train"`` images minus a fixed,
+      class-stratified ``IDX_VAL_SIZE = 400`` (Burda et al., 2016 held out 400 training
+      images), and those 400. The ``"test"`` split is left for the final number only.
+
+    Args: as :func:`load_dataset`.
+
+    Returns:
+        ``((x_train [N, C, H, W], y_train [N]), (x_val [M, C, H, W], y_val [M]))``,
+        float32 pixels in [0, 1] and int64 labels; the two parts are disjoint.
+    """
+    if held_out_split(name) == "val":
+        return load_dataset(name, "train"), load_dataset(name, "val")
+    x, y = load_dataset(name, "train", root=root, download=download, progress=progress)
+    if len(y) <= IDX_VAL_SIZE:
+        raise DatasetFileError(f"{name!r} 'train' holds only {len(y)} images; at least {IDX_VAL_SIZE + 1} are "
+                               f"needed to hold {IDX_VAL_SIZE} out for validation.")
+    index = _stratified_indices(y.numpy(), lambda counts: _largest_remainder(counts, IDX_VAL_SIZE))
+    return (x[index["train"]], y[index["train"]]), (x[index["val"]], y[index["val"]])
+
+
+def _largest_remainder(counts: np.ndarray, total: int) -> np.ndarray:
+    """Per-class shares of ``total`` proportional to ``counts`` ([K] ints), summing to exactly ``total``.
+
+    Hamilton's method: each class gets ``floor(total · n_c / N)``, and the units still missing
+    go to the classes with the largest fractional parts (ties: the lower class first).
+    """
+    quota = total * counts / counts.sum()  # [K] exact shares
+    shares = np.floor(quota).astype(np.int64)
+    order = np.argsort(-(quota - shares), kind="stable")  # largest remainder first
+    shares[order[: total - int(shares.sum())]] += 1
+    return shares
+
+
+def _stratified_indices(labels: np.ndarray, n_val: Callable[[np.ndarray], np.ndarray]) -> dict[str, torch.Tensor]:
+    """Fixed, class-stratified train/val indices of ``labels`` ([N] ints).
+
+    ``n_val(counts)`` gives how many of each class (``counts``: [K], the classes in sorted
+    order) go to "val". Each class is shuffled with a seeded ``RandomState`` (its stream never
+    changes across numpy versions, and the global RNG is left alone); its first ``n_val``
+    members go to "val", the rest to "train". Each split is then shuffled so that its first
+    rows mix the classes. Returns ``{"train": [N_train], "val": [N_val]}`` int64.
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    rng = np.random.RandomState(_SPLIT_SEED)
+    train, val = [], []
+    for c, k in zip(classes, n_val(counts)):
+        members = rng.permutation(np.flatnonzero(labels == c))  # indices of class c, shuffled
+        val.append(members[:k])
+        train.append(members[k:])
+    return {
+        "train": torch.from_numpy(rng.permutation(np.concatenate(train))),
+        "val": torch.from_numpy(rng.permutation(np.concatenate(val))),
+    }
+
+
 # --- the bundled sets: mnist-5k and digits ---------------------------------------------
 
 
@@ -151,25 +236,9 @@ def _bundled(name: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.lru_cache(maxsize=None)
 def _stratified_split(name: str) -> dict[str, torch.Tensor]:
-    """Fixed, class-stratified train/val indices of a bundled set.
-
-    Each class is shuffled with a seeded ``RandomState`` (its stream never changes across
-    numpy versions, and the global RNG is left alone); the first ``round(0.1 * n_c)`` of
-    class c go to "val", the rest to "train". Each split is then shuffled so that its
-    first rows mix the classes. Returns ``{"train": [N_train], "val": [N_val]}`` int64.
-    """
-    labels = _bundled(name)[1].numpy()
-    rng = np.random.RandomState(_SPLIT_SEED)
-    train, val = [], []
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))  # indices of class c, shuffled
-        n_val = round(_VAL_FRACTION * len(members))
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    return {
-        "train": torch.from_numpy(rng.permutation(np.concatenate(train))),
-        "val": torch.from_numpy(rng.permutation(np.concatenate(val))),
-    }
+    """Fixed train/val indices of a bundled set: ``round(0.1 · n_c)`` of each class c go to "val"."""
+    per_class = lambda counts: np.array([round(_VAL_FRACTION * int(n)) for n in counts])  # noqa: E731
+    return _stratified_indices(_bundled(name)[1].numpy(), per_class)
 
 
 # --- the IDX sets: mnist and fashion-mnist -----------------------------------------------
@@ -276,29 +345,30 @@ def _sha256(path: Path) -> str:
 def _download(name: str, filename: str, folder: Path, progress: bool) -> None:
     """Put a verified ``folder/filename`` in place, trying each mirror in turn.
 
-    Each attempt writes to a temporary file in ``folder``; only a file whose SHA-256
-    matches is moved into place with ``os.replace`` (atomic), so a failed or corrupt
-    download never leaves a partial file nor replaces a good one.
+    Each attempt is written with :func:`vae_lib.atomic.atomic_write`, and only a file whose
+    SHA-256 matches is moved into place, so a failed or corrupt download never leaves a
+    partial file nor replaces a good one (and one killed outright is cleaned up next time).
     """
-    folder.mkdir(parents=True, exist_ok=True)
     expected = _SHA256[name][filename]
     failures = []
-    for mirror in _MIRRORS[name]:
-        url = mirror + filename
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=folder)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+
+    def fetch_verified(url: str) -> Callable[[Path], None]:
+        def write(tmp: Path) -> None:
             _fetch(url, tmp, progress)
             actual = _sha256(tmp)
-            if actual == expected:
-                os.replace(tmp, folder / filename)
-                return
-            failures.append(f"{url}: SHA-256 {actual} does not match the expected {expected}")
+            if actual != expected:
+                raise _ChecksumMismatch(f"{url}: SHA-256 {actual} does not match the expected {expected}")
+        return write
+
+    for mirror in _MIRRORS[name]:
+        url = mirror + filename
+        try:
+            atomic_write(folder / filename, fetch_verified(url))
+            return
+        except _ChecksumMismatch as exc:
+            failures.append(str(exc))
         except (OSError, http.client.HTTPException) as exc:  # URLError, HTTPError, timeouts, ...
             failures.append(f"{url}: {exc}")
-        finally:
-            tmp.unlink(missing_ok=True)
     raise DatasetDownloadError(
         f"Could not download {filename} for {name!r} into {folder}:\n  " + "\n  ".join(failures)
         + "\nCheck the internet connection, or put the official file in that folder yourself. "
