@@ -116,3 +116,23 @@ def test_iwae_with_the_encoders_own_posterior_passed_in_is_unchanged():
     torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="posterior must be"):
         vl.iwae_log_likelihood(m, x, k=5, posterior=(post[0][:2], post[1][:2]))
+
+
+def test_active_units_rejects_a_nan_pixel_instead_of_reporting_zero():
+    torch.manual_seed(0)
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=3, hidden=(8,))
+    x = torch.rand(20, 1, 8, 8)
+    x[4, 0, 2, 2] = float("nan")
+    with pytest.raises(ValueError, match="1 NaN or infinite pixel"):
+        vl.active_units(m, x)
+    with pytest.raises(ValueError, match="divide by 255"):
+        vl.active_units(m, torch.rand(20, 1, 8, 8) * 255)
+
+
+def test_measures_needing_a_posterior_refuse_an_autoencoder_clearly():
+    ae = vl.Autoencoder(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))
+    x = torch.rand(10, 1, 8, 8)
+    assert vl.active_units(ae, x) in (0, 1, 2)  # codes vary or not; no posterior needed
+    for call in (lambda: vl.iwae_log_likelihood(ae, x, k=2), lambda: vl.aggregate_posterior_gap(ae, x)):
+        with pytest.raises(TypeError, match="needs a model with a Gaussian posterior"):
+            call()

@@ -158,3 +158,45 @@ def test_bernoulli_model_rejects_pixels_outside_the_unit_interval(scale, hint):
     m.check_input(torch.arange(64.0).reshape(1, 1, 8, 8).remainder(2), "ok", values=True)  # 0s and 1s
     g = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,), likelihood="gaussian")
     g.check_input(x, "ok", values=True)
+
+
+def test_kl_to_prior_closed_form_for_the_standard_prior():
+    from torch.distributions import Independent, Normal, kl_divergence
+
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=3, hidden=(8,))
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    kl, per_dim = m.kl_to_prior(mu, logvar)
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    torch.testing.assert_close(per_dim, kl_divergence(q, Normal(torch.zeros(3), torch.ones(3))))
+    torch.testing.assert_close(kl, kl_divergence(Independent(q, 1), Independent(Normal(torch.zeros(3), 1.0), 1)))
+
+
+def test_kl_to_prior_monte_carlo_for_a_mixture_matches_torch():
+    """No closed form: the one-sample estimate at z, whose average is KL(q || mixture) from torch.distributions."""
+    from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+
+    torch.manual_seed(0)
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,), prior="mog", n_components=3)
+    mu, logvar = torch.tensor([[0.5, -0.3]]), torch.tensor([[-0.5, 0.2]])
+    q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+    p = MixtureSameFamily(Categorical(logits=m.prior.logits), Independent(Normal(m.prior.means,
+                                                                                 torch.exp(0.5 * m.prior.logvars)), 1))
+    z = q.sample((20000,)).squeeze(1)  # [S, D]
+    with torch.no_grad():
+        kl, per_dim = m.kl_to_prior(mu.expand(20000, 2), logvar.expand(20000, 2), z)
+        ref = q.log_prob(z[:, None]).squeeze(1) - p.log_prob(z)
+        assert per_dim is None
+        torch.testing.assert_close(kl, ref)
+        drawn, _ = m.kl_to_prior(mu.expand(20000, 2), logvar.expand(20000, 2))  # draws its own z ~ q
+    assert abs(drawn.mean() - ref.mean()) < 4 * ref.std() / 20000 ** 0.5 + 1e-3
+
+
+def test_elbo_uses_kl_to_prior():
+    class NoKL(vl.VAE):
+        def kl_to_prior(self, mu, logvar, z=None):
+            return torch.zeros(mu.shape[0]), None
+
+    torch.manual_seed(0)
+    t = NoKL(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,)).elbo(torch.rand(3, 1, 8, 8))
+    assert (t.kl == 0).all() and t.kl_per_dim is None

@@ -62,3 +62,22 @@ def test_prior_samples_have_the_prior_density(prior):
 def test_unknown_prior():
     with pytest.raises(ValueError, match="standard"):
         vl.VAE(prior="laplace")
+
+
+@pytest.mark.parametrize("prior,what", [("mog", "mixture components"), ("vamp", "pseudo-inputs")])
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_mixture_needs_at_least_one_component(prior, what, n):
+    """n_components=0 used to build a model whose log p(z) is −inf and whose loss is inf."""
+    with pytest.raises(ValueError, match=rf"prior='{prior}' needs n_components >= 1 \({what}\)"):
+        vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,), prior=prior, n_components=n)
+    if prior == "mog":
+        with pytest.raises(ValueError, match="n_components >= 1"):
+            vl.MixturePrior(2, n_components=n)
+    else:
+        with pytest.raises(ValueError, match="n_components >= 1"):
+            vl.VampPrior((1, 8, 8), n_components=n)
+
+
+def test_one_component_is_enough():
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,), prior="mog", n_components=1)
+    assert torch.isfinite(m.elbo(torch.rand(2, 1, 8, 8)).loss)

@@ -107,5 +107,5 @@ def gaussian_log_likelihood(
     mean: torch.Tensor, x: torch.Tensor, log_std: torch.Tensor, event_dims: int = 3
 ) -> torch.Tensor:
     """``log N(x; mean, σ²I)`` per image, ``log σ`` a scalar tensor (fixed or learned): ``[...]`` nats."""
-    per_pixel = -0.5 * (LOG_2PI + 2.0 * log_std + (x - mean).pow(2) * torch.exp(-2.0 * log_std))
-    return per_pixel.flatten(start_dim=-event_dims).sum(dim=-1)
+    x_flat, mean_flat = x.flatten(start_dim=-event_dims), mean.flatten(start_dim=-event_dims)  # [..., P]
+    return gaussian_log_prob(x_flat, mean_flat, 2.0 * log_std)  # Σ_p log N(x_p; mean_p, σ²), log σ² = 2 log σ

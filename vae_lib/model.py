@@ -18,7 +18,6 @@ from .losses import (
     bernoulli_log_likelihood,
     gaussian_log_likelihood,
     gaussian_log_prob,
-    kl_standard_normal_per_dim,
     reparameterize,
 )
 from .priors import PRIORS, make_prior
@@ -204,6 +203,22 @@ class VAE(_LatentModel):
         """``log p(z)``: ``[...]`` nats for ``z: [..., D]``."""
         return self.prior.log_prob(z, self.encode)
 
+    def kl_to_prior(self, mu: torch.Tensor, logvar: torch.Tensor,
+                    z: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``KL(q(z|x) || p(z))`` for ``q = N(mu, diag exp(logvar))``, ``mu, logvar: [B, D]``: the one place
+        that chooses closed form or Monte Carlo.
+
+        Returns ``(kl [B], kl_per_dim [B, D])`` in nats when the prior has a closed form (the
+        standard normal), else ``(kl [B], None)`` with the one-sample estimate
+        ``log q(z|x) − log p(z)`` at ``z: [B, D]`` (drawn from ``q`` here when not given).
+        """
+        kl_per_dim = self.prior.kl_per_dim(mu, logvar)  # [B, D], or None without a closed form
+        if kl_per_dim is not None:
+            return kl_per_dim.sum(dim=-1), kl_per_dim  # Σ_d KL_d, [B]
+        if z is None:
+            z = reparameterize(mu, logvar)  # z ~ q(z|x), [B, D]
+        return gaussian_log_prob(z, mu, logvar) - self.prior_log_prob(z), None  # log q(z|x) − log p(z), [B]
+
     @torch.no_grad()
     def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Draw ``z ~ p(z)`` and decode: ``[n, C, H, W]`` mean images in ``[0, 1]``."""
@@ -220,19 +235,15 @@ class VAE(_LatentModel):
     def elbo(self, x: torch.Tensor, beta: float = 1.0, generator: Optional[torch.Generator] = None) -> ELBOTerms:
         """The terms of the negative ELBO for a batch ``x: [B, C, H, W]``.
 
-        ``recon = −log p(x|z)`` with one ``z ~ q(z|x)``, ``kl = KL(q(z|x) || p(z))``
-        (closed form for the standard prior, a one-sample estimate ``log q(z|x) − log p(z)``
-        otherwise), ``loss = mean_B(recon + β·kl)``. All in nats per image.
+        ``recon = −log p(x|z)`` with one ``z ~ q(z|x)``, ``kl = KL(q(z|x) || p(z))`` from
+        :meth:`kl_to_prior` (closed form for the standard prior, the one-sample estimate
+        ``log q(z|x) − log p(z)`` at the same ``z`` otherwise), ``loss = mean_B(recon + β·kl)``.
+        All in nats per image.
         """
         mu, logvar = self.encode(self.check_input(x, "elbo"))
         z = reparameterize(mu, logvar, generator)  # z = μ + σ ⊙ ε, [B, D]
         recon = -self.log_likelihood(self.decode(z), x)  # −log p(x|z), [B]
-        if self.prior_name == "standard":
-            kl_per_dim = kl_standard_normal_per_dim(mu, logvar)  # [B, D]
-            kl = kl_per_dim.sum(dim=-1)
-        else:
-            kl_per_dim = None
-            kl = gaussian_log_prob(z, mu, logvar) - self.prior_log_prob(z)  # log q(z|x) − log p(z), [B]
+        kl, kl_per_dim = self.kl_to_prior(mu, logvar, z)  # [B], [B, D] or None
         return ELBOTerms(recon=recon, kl=kl, loss=(recon + beta * kl).mean(), kl_per_dim=kl_per_dim, z=z)
 
 

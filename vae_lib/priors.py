@@ -3,7 +3,9 @@
 A prior is an ``nn.Module`` with two methods:
 
 * ``log_prob(z, encode) -> [B]`` nats, for ``z: [B, D]`` (or ``[..., D]``);
-* ``sample(n, encode, generator=None) -> [n, D]``.
+* ``sample(n, encode, generator=None) -> [n, D]``;
+* ``kl_per_dim(mu, logvar) -> [B, D]`` nats, ``KL(q(z|x) || p(z))`` per dimension when it has a
+  closed form, else ``None`` (then :meth:`vae_lib.VAE.kl_to_prior` estimates it by Monte Carlo).
 
 ``encode`` is the model's :meth:`~vae_lib.VAE.encode` (``x -> (mu, logvar)``). Only the VampPrior uses it,
 because its mixture components are the encoder's posteriors at learned pseudo-inputs.
@@ -16,7 +18,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .losses import gaussian_log_prob, reparameterize
+from .losses import gaussian_log_prob, kl_standard_normal_per_dim, reparameterize
 
 __all__ = ["StandardNormalPrior", "MixturePrior", "VampPrior", "make_prior", "PRIORS"]
 
@@ -40,6 +42,17 @@ class StandardNormalPrior(nn.Module):
                device: Optional[torch.device] = None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)
 
+    def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """Closed-form ``KL(N(μ, σ²) || N(0, 1))`` per dimension: ``[B, D]`` nats."""
+        return kl_standard_normal_per_dim(mu, logvar)
+
+
+def _check_components(prior: str, n_components: int) -> None:
+    """A mixture needs at least one component: with none, ``log p(z) = log 0 = −inf`` and the loss is inf."""
+    if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
+        what = "mixture components" if prior == "mog" else "pseudo-inputs"
+        raise ValueError(f"prior={prior!r} needs n_components >= 1 ({what}), got {n_components!r}")
+
 
 class _MixtureBase(nn.Module):
     """Shared maths of an equally or freely weighted mixture of diagonal Gaussians."""
@@ -59,6 +72,10 @@ class _MixtureBase(nn.Module):
         k = torch.multinomial(log_w.exp(), n, replacement=True, generator=generator)  # [n] component ids
         return reparameterize(means[k], logvars[k], generator)  # z = m_k + s_k ⊙ ε, [n, D]
 
+    def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+        """``None``: the KL from a Gaussian to a mixture has no closed form."""
+        return None
+
 
 class MixturePrior(_MixtureBase):
     """A learnable mixture of ``n_components`` diagonal Gaussians (weights, means, variances all learned).
@@ -69,6 +86,7 @@ class MixturePrior(_MixtureBase):
 
     def __init__(self, latent_dim: int, n_components: int = 10, seed: int = 0):
         super().__init__()
+        _check_components("mog", n_components)
         g = torch.Generator().manual_seed(seed)
         self.means = nn.Parameter(torch.randn(n_components, latent_dim, generator=g))  # [K, D]
         self.logvars = nn.Parameter(torch.zeros(n_components, latent_dim))  # [K, D]
@@ -87,6 +105,7 @@ class VampPrior(_MixtureBase):
 
     def __init__(self, input_shape: Sequence[int], n_components: int = 50, seed: int = 0):
         super().__init__()
+        _check_components("vamp", n_components)
         g = torch.Generator().manual_seed(seed)
         # Pseudo-inputs start as faint noise around mid-grey, in data space [K, C, H, W].
         self.pseudo_inputs = nn.Parameter(0.5 + 0.05 * torch.randn(n_components, *input_shape, generator=g))
