@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Union
 
-__all__ = ["atomic_write", "atomic_write_all", "remove_stale_temps", "check_writable_dir"]
+__all__ = ["atomic_write", "atomic_write_all", "remove_stale_temps", "check_target", "check_writable_dir",
+           "check_writable_file"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Writer = Callable[[Path], object]  # write(tmp): fills the file at tmp
@@ -106,11 +107,19 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _check_target(target: Path) -> None:
+def check_target(target: PathLike) -> Path:
+    """Raise unless ``target`` can be (over)written as a file: it must not be a folder, nor sit in a file.
+
+    Raises:
+        IsADirectoryError: ``target`` is a folder.
+        NotADirectoryError: its parent is a file.
+    """
+    target = Path(target)
     if target.is_dir():
         raise IsADirectoryError(f"cannot write {target}: it is a folder; choose a file name, or remove the folder")
     if target.parent.exists() and not target.parent.is_dir():
         raise NotADirectoryError(f"cannot write {target}: {target.parent} is a file, not a folder")
+    return target
 
 
 def atomic_write_all(writes: Mapping[PathLike, Writer]) -> List[Path]:
@@ -133,7 +142,7 @@ def atomic_write_all(writes: Mapping[PathLike, Writer]) -> List[Path]:
     """
     targets = [Path(p) for p in writes]
     for target in targets:
-        _check_target(target)
+        check_target(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(target)
     temps: Dict[Path, Path] = {}
@@ -203,3 +212,11 @@ def check_writable_dir(folder: PathLike) -> Path:
                               f"write to") from e
     probe.unlink(missing_ok=True)
     return folder
+
+
+def check_writable_file(path: PathLike) -> Path:
+    """Check, before long work, that the file ``path`` can be written: :func:`check_target`,
+    then :func:`check_writable_dir` on its folder (created if needed). Returns ``Path(path)``."""
+    path = check_target(path)
+    check_writable_dir(path.parent if str(path.parent) else ".")
+    return path
