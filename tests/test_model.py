@@ -200,3 +200,10 @@ def test_elbo_uses_kl_to_prior():
     torch.manual_seed(0)
     t = NoKL(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,)).elbo(torch.rand(3, 1, 8, 8))
     assert (t.kl == 0).all() and t.kl_per_dim is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0])
+def test_sample_needs_a_positive_count(bad):
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))
+    with pytest.raises(ValueError, match="n_samples must be a positive int"):
+        m.sample(bad)

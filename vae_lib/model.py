@@ -220,10 +220,12 @@ class VAE(_LatentModel):
         return gaussian_log_prob(z, mu, logvar) - self.prior_log_prob(z), None  # log q(z|x) − log p(z), [B]
 
     @torch.no_grad()
-    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Draw ``z ~ p(z)`` and decode: ``[n, C, H, W]`` mean images in ``[0, 1]``."""
+    def sample(self, n_samples: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Draw ``n_samples`` codes ``z ~ p(z)`` and decode: ``[n_samples, C, H, W]`` mean images in ``[0, 1]``."""
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise ValueError(f"sample: n_samples must be a positive int, got {n_samples!r}")
         device = model_device(self)
-        z = self.prior.sample(n, self.encode, generator=generator, device=device)
+        z = self.prior.sample(n_samples, self.encode, generator=generator, device=device)  # [S, D]
         return self.decode_mean(z)
 
     @torch.no_grad()

@@ -3,7 +3,7 @@
 A prior is an ``nn.Module`` with two methods:
 
 * ``log_prob(z, encode) -> [B]`` nats, for ``z: [B, D]`` (or ``[..., D]``);
-* ``sample(n, encode, generator=None) -> [n, D]``;
+* ``sample(n_samples, encode, generator=None) -> [n_samples, D]``;
 * ``kl_per_dim(mu, logvar) -> [B, D]`` nats, ``KL(q(z|x) || p(z))`` per dimension when it has a
   closed form, else ``None`` (then :meth:`vae_lib.VAE.kl_to_prior` estimates it by Monte Carlo).
 
@@ -38,9 +38,10 @@ class StandardNormalPrior(nn.Module):
         zero = torch.zeros((), dtype=z.dtype, device=z.device)
         return gaussian_log_prob(z, zero, zero)  # log N(z; 0, I)
 
-    def sample(self, n: int, encode: Optional[Encode] = None, generator: Optional[torch.Generator] = None,
+    def sample(self, n_samples: int, encode: Optional[Encode] = None, generator: Optional[torch.Generator] = None,
                device: Optional[torch.device] = None) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)
+        """``n_samples`` draws ``z ~ N(0, I)``: ``[n_samples, D]``."""
+        return torch.randn(n_samples, self.latent_dim, generator=generator, device=device)
 
     def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """Closed-form ``KL(N(μ, σ²) || N(0, 1))`` per dimension: ``[B, D]`` nats."""
@@ -66,11 +67,12 @@ class _MixtureBase(nn.Module):
         per_comp = gaussian_log_prob(z.unsqueeze(-2), means, logvars)  # [..., K]: log N(z; m_k, s_k²)
         return torch.logsumexp(per_comp + log_w, dim=-1)  # log Σ_k w_k N(z; m_k, s_k²)
 
-    def sample(self, n: int, encode: Optional[Encode] = None, generator: Optional[torch.Generator] = None,
+    def sample(self, n_samples: int, encode: Optional[Encode] = None, generator: Optional[torch.Generator] = None,
                device: Optional[torch.device] = None) -> torch.Tensor:
+        """``n_samples`` draws: a component ``k ~ w``, then ``z ~ N(m_k, s_k²)``: ``[n_samples, D]``."""
         log_w, means, logvars = self.components(encode)
-        k = torch.multinomial(log_w.exp(), n, replacement=True, generator=generator)  # [n] component ids
-        return reparameterize(means[k], logvars[k], generator)  # z = m_k + s_k ⊙ ε, [n, D]
+        k = torch.multinomial(log_w.exp(), n_samples, replacement=True, generator=generator)  # [S] component ids
+        return reparameterize(means[k], logvars[k], generator)  # z = m_k + s_k ⊙ ε, [S, D]
 
     def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
         """``None``: the KL from a Gaussian to a mixture has no closed form."""
