@@ -20,6 +20,7 @@ from .losses import (
     gaussian_log_prob,
     kl_standard_normal,
     kl_standard_normal_per_dim,
+    objective,
     reparameterize,
 )
 from .metrics import (
@@ -29,12 +30,13 @@ from .metrics import (
     aggregate_posterior_gap,
     beta_sweep,
     embed,
+    evaluate,
     iwae_log_likelihood,
     posterior_stats,
 )
 from .model import VAE, Autoencoder
 from .priors import MixturePrior, StandardNormalPrior, VampPrior
-from .train import History, evaluate, objective, train
+from .train import History, train
 
 __version__ = "0.1.0"
 

@@ -2,12 +2,18 @@
 
 Autograd records every operation of a step and replays it backwards. For a small
 fully connected VAE on a CPU that bookkeeping (and the temporaries it keeps) is about a
-fifth of each step (measured: 1.29x more images per second without it, see the README),
-so :func:`vae_lib.train` uses this module whenever
-the model is one it covers: a :class:`~vae_lib.VAE` with ``arch="mlp"``, the standard
-prior, and a Bernoulli or Gaussian likelihood. The chain rule below is the textbook
-one for the Bernoulli and Gaussian MLPs of Kingma & Welling (2014, appendix C);
-``tests/test_fused.py`` checks every gradient against autograd.
+fifth of each step (see ``benchmarks/bench_train.py``), so :func:`vae_lib.train` uses this
+module whenever the model is exactly the one it covers: a plain :class:`~vae_lib.VAE`
+(the class itself, no subclass, nothing replaced, no hooks) with ``arch="mlp"``, the
+standard prior, and a Bernoulli or Gaussian likelihood. :func:`why_not_fused` says why any
+other model is refused; it then trains with autograd, on its own maths.
+
+The forward pass calls the same functions :meth:`vae_lib.VAE.elbo` and the trainer call
+(:func:`~vae_lib.bernoulli_log_likelihood`, :func:`~vae_lib.gaussian_log_likelihood`,
+:func:`~vae_lib.kl_standard_normal_per_dim`, :func:`~vae_lib.objective`); only the
+backward pass is written by hand. Its chain rule is the textbook one for the Bernoulli and
+Gaussian MLPs of Kingma & Welling (2014, appendix C); ``tests/test_fused.py`` checks every
+gradient against autograd.
 
 Notation for one batch of ``B`` images with ``P`` pixels and ``D`` latent dimensions::
 
@@ -20,24 +26,43 @@ through ``a_out = a_in Wᵀ + b`` gives ``∂W = dᵀ a_in``, ``∂b = Σ_B d`` 
 """
 from __future__ import annotations
 
-import math
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.modules.module as torch_module
 from torch import nn
-from torch.nn import functional as F
 
+from .losses import (
+    ELBOTerms,
+    bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    kl_standard_normal_per_dim,
+    objective,
+)
 from .model import VAE
 
 __all__ = ["FusedStep", "fused_step", "why_not_fused"]
 
-LOG_2PI = math.log(2.0 * math.pi)
+_LAYERS = (nn.Sequential, nn.Flatten, nn.Unflatten, nn.Linear, nn.ReLU)
+# Every class whose code the fused step stands in for, as it was when this module was
+# imported: VAE and its bases, and the layers of its MLPs. A method replaced on one of
+# these classes later (``vl.VAE.decode = ...``) shows up as a difference.
+_CLASSES = tuple(c for c in dict.fromkeys((*VAE.__mro__, *_LAYERS)) if c is not object)
+_PRISTINE: Dict[type, Dict[str, object]] = {c: dict(vars(c)) for c in _CLASSES}
+# Module hooks, per module and global (torch.nn.modules.module.register_module_*_hook).
+_MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks")
+# Tensor hooks on a parameter (p.register_hook, p.register_post_accumulate_grad_hook).
+_TENSOR_HOOKS = ("_backward_hooks", "_post_accumulate_grad_hooks")
 
 
 def _linear_chain(net: nn.Module) -> Optional[List[nn.Linear]]:
     """The Linear layers of ``Linear, ReLU, …, Linear`` (nested Sequentials, Flatten and
-    Unflatten allowed), or ``None`` for any other structure."""
-    mods = [m for m in net.modules() if not isinstance(m, (nn.Sequential, nn.Flatten, nn.Unflatten))]
+    Unflatten allowed, each exactly of its class), or ``None`` for any other structure."""
+    if any(type(m) not in _LAYERS for m in net.modules()):
+        return None
+    mods = [m for m in net.modules() if type(m) in (nn.Linear, nn.ReLU)]
     if not mods or len(mods) % 2 == 0:
         return None
     for i, m in enumerate(mods):
@@ -46,24 +71,57 @@ def _linear_chain(net: nn.Module) -> Optional[List[nn.Linear]]:
     return mods[::2]
 
 
+def _replaced_methods(model: nn.Module) -> List[str]:
+    """Names of methods replaced on the covered classes since import, or set on an instance."""
+    changed = [f"{c.__name__}.{k}" for c, before in _PRISTINE.items()
+               for k in set(before) | set(vars(c)) if vars(c).get(k) is not before.get(k)]
+    for name, m in model.named_modules():
+        changed += [f"{name or 'model'}.{k}" for k, v in vars(m).items()
+                    if callable(v) and not isinstance(v, nn.Module)]  # e.g. model.decode = f
+    return sorted(changed)
+
+
+def _hooks(model: nn.Module) -> List[str]:
+    """Where hooks are registered: on a module, globally for all modules, or on a parameter."""
+    found = [f"global {h}" for h in _GLOBAL_HOOKS if getattr(torch_module, h, None)]
+    for name, m in model.named_modules():
+        found += [f"{name or 'model'}.{h}" for h in _MODULE_HOOKS if getattr(m, h, None)]
+    for name, p in model.named_parameters():
+        found += [f"{name}.{h}" for h in _TENSOR_HOOKS if getattr(p, h, None)]
+    return found
+
+
 def why_not_fused(model: nn.Module, amp: bool = False, compile: bool = False) -> Optional[str]:
-    """``None`` if :class:`FusedStep` covers ``model``; otherwise the reason it does not."""
+    """``None`` if :class:`FusedStep` computes exactly ``model``'s own objective and
+    gradients; otherwise the reason it does not (the trainer then uses autograd).
+
+    Covered: an instance of :class:`vae_lib.VAE` itself (not a subclass) with ``arch="mlp"``,
+    the standard prior, plain ``Linear``/``ReLU`` stacks, one parameter dtype, every
+    parameter trainable, no method replaced (on the class or the instance) and no hooks of
+    any kind (module, global module, or parameter hooks).
+    """
     if amp or compile:
         return "amp and compile use autograd"
-    if getattr(model.elbo, "__func__", None) is not VAE.elbo or type(model)._encode is not VAE._encode:
-        return "the model is not a plain vae_lib.VAE (its elbo or encoder is replaced)"
+    if type(model) is not VAE:
+        return f"the model is a {type(model).__qualname__}, not a plain vae_lib.VAE (subclasses use autograd)"
+    replaced = _replaced_methods(model)
+    if replaced:
+        return f"the model is not a plain vae_lib.VAE: replaced {', '.join(replaced)}"
     if model.config.get("arch") != "mlp":
         return f"arch={model.config.get('arch')!r} (the fused step covers arch='mlp')"
     if model.prior_name != "standard":
         return f"prior={model.prior_name!r} (the fused step covers the standard prior)"
     if _linear_chain(model.encoder) is None or _linear_chain(model.decoder) is None:
         return "the encoder or decoder is not a plain Linear/ReLU stack"
-    dtypes = {p.dtype for p in model.parameters()}
+    params = list(model.parameters())
+    dtypes = {p.dtype for p in params}
     if len(dtypes) != 1:
         return f"mixed parameter dtypes {sorted(map(str, dtypes))}"
-    if model._forward_hooks or model._forward_pre_hooks or any(
-            m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in model.modules()):
-        return "the model has hooks"
+    if not all(type(p) is nn.Parameter and p.requires_grad for p in params):
+        return "some parameters are frozen (requires_grad=False) or not plain nn.Parameters"
+    hooks = _hooks(model)
+    if hooks:
+        return f"the model has hooks ({', '.join(hooks)})"
     return None
 
 
@@ -94,15 +152,16 @@ def _backward(layers, grads, acts: List[torch.Tensor], d: torch.Tensor, input_gr
 
 
 class FusedStep:
-    """One training step's loss and gradients for an MLP VAE, without autograd.
+    """One training step's loss and gradients for a plain MLP VAE, without autograd.
 
     Calling it with a batch ``x: [B, C, H, W]`` and the KL weight ``beta`` computes the
     objective of :func:`vae_lib.objective` (``mean_B(recon) + β · KL``, with free bits
     if given), writes ``∂objective/∂p`` into every parameter's ``.grad`` (like
     ``loss.backward()`` after ``zero_grad``), and returns ``[objective, mean recon,
-    mean KL]`` as one tensor on the device, without synchronising with the host. ``ε``
-    is drawn from the global generator exactly as :meth:`vae_lib.model.VAE.elbo` draws it, so a seeded
-    run follows the same path as the autograd one (up to float rounding).
+    mean KL]`` (nats per image) as one tensor on the device, without synchronising with
+    the host. ``ε`` is drawn from the global generator exactly as
+    :func:`vae_lib.reparameterize` draws it inside :meth:`vae_lib.VAE.elbo`, so a seeded run
+    follows the same path as the autograd one (up to float rounding).
     """
 
     def __init__(self, model: nn.Module, free_bits: float = 0.0):
@@ -131,56 +190,54 @@ class FusedStep:
             grads.append(tuple(pairs))
         return layers, grads
 
+    def _recon(self, out: torch.Tensor, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``recon = −log p(x|z)``: ``[B]`` nats, and ``d = ∂(mean_B recon)/∂out``: ``[B, P]``."""
+        n, xf = x.shape[0], x.reshape(x.shape[0], -1)  # [B, P]
+        if not self.gaussian:
+            recon = -bernoulli_log_likelihood(out.view(x.shape), x)  # [B]
+            return recon, torch.sigmoid(out).sub_(xf).div_(n)  # ∂/∂l = (σ(l) − x) / B
+        log_std = self.log_std.detach()
+        recon = -gaussian_log_likelihood(out.view(x.shape), x, log_std)  # [B]
+        inv_var = torch.exp(-2.0 * log_std)  # 1/σ²
+        r = out - xf  # [B, P]
+        if self.learn_std:  # ∂(mean_B recon)/∂log σ = mean_B(P − Σ_p (out − x)² / σ²)
+            g = self.log_std.grad
+            if g is None:
+                g = self.log_std.grad = torch.empty_like(self.log_std)
+            torch.mean(xf.shape[1] - inv_var * (r * r).sum(1), 0, out=g)
+        return recon, r.mul_(inv_var / n)  # ∂/∂out = (out − x) / (σ² B)
+
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, beta: float) -> torch.Tensor:
         n = x.shape[0]
-        xf = x.reshape(n, -1)  # [B, P]
         enc, enc_g = self._params(self.enc)
         dec, dec_g = self._params(self.dec)
         d_lat = self.model.latent_dim
 
-        # Forward: encoder, reparameterized sample, decoder.
-        enc_acts = _forward(enc, xf)
+        # Forward: encoder, reparameterized sample, decoder, and the objective.
+        enc_acts = _forward(enc, x.reshape(n, -1))
         mu, logvar = enc_acts[-1][:, :d_lat], enc_acts[-1][:, d_lat:]  # [B, D] each
         std = torch.exp(0.5 * logvar)  # σ
-        eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)  # as reparameterize() draws it
-        z = torch.addcmul(mu, std, eps)  # z = μ + σ ⊙ ε
+        eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)  # ε ~ N(0, I), as reparameterize() draws it
+        z = torch.addcmul(mu, std, eps)  # z = μ + σ ⊙ ε, [B, D]
         dec_acts = _forward(dec, z)
-        out = dec_acts[-1]  # [B, P] logits or means
+        recon, d_out = self._recon(dec_acts[-1], x)  # [B], [B, P]
+        kl_d = kl_standard_normal_per_dim(mu, logvar)  # [B, D]
+        kl = kl_d.sum(1)  # [B]
+        terms = ELBOTerms(recon=recon, kl=kl, loss=(recon + beta * kl).mean(), kl_per_dim=kl_d, z=z)
+        loss = objective(terms, beta, self.free_bits)
 
-        # Reconstruction term −log p(x|z) per image, and d = ∂(mean_B recon)/∂out.
-        if self.gaussian:
-            log_std = self.log_std.detach()
-            inv_var = torch.exp(-2.0 * log_std)  # 1/σ²
-            r = out - xf
-            sq = (r * r).sum(1)  # Σ_p (out − x)²
-            recon = (0.5 * LOG_2PI + log_std) * xf.shape[1] + 0.5 * inv_var * sq
-            d_out = r.mul_(inv_var / n)  # (out − x) / (σ² B)
-            if self.learn_std:
-                g = self.log_std.grad
-                if g is None:
-                    g = self.log_std.grad = torch.empty_like(self.log_std)
-                torch.mean(xf.shape[1] - inv_var * sq, 0, out=g)  # ∂/∂log σ of the mean recon
-        else:
-            recon = F.softplus(out).sum(1) - (xf * out).sum(1)  # Σ_p softplus(l) − x·l = BCE with logits
-            d_out = torch.sigmoid(out).sub_(xf).div_(n)  # (σ(l) − x) / B
-
-        # KL(q(z|x) || N(0, I)) per dimension, and the weight β/B each sample's KL gets.
-        var = std * std
-        kl_d = 0.5 * (mu * mu + var - 1.0 - logvar)  # [B, D]
-        kl = kl_d.sum(1)
+        # The weight ∂loss/∂KL_d each sample's KL gets: β/B, or 0 for a dimension held at
+        # the free-bits floor (clamp passes no gradient below λ).
         if self.free_bits > 0:
-            kl_mean_d = kl_d.mean(0)  # E_B[KL_d], [D]
-            loss = recon.mean() + beta * kl_mean_d.clamp(min=self.free_bits).sum()
-            w = (kl_mean_d >= self.free_bits).to(mu.dtype) * (beta / n)  # clamp passes no gradient below λ
+            w = (kl_d.mean(0) >= self.free_bits).to(mu.dtype) * (beta / n)  # [D]
         else:
-            loss = recon.mean() + beta * kl.mean()
             w = beta / n
 
         # Backward: decoder, then through z = μ + σε and the KL to [μ, log σ²], then encoder.
         dz = _backward(dec, dec_g, dec_acts, d_out, input_grad=True)  # [B, D]
         d_mu = dz + w * mu  # ∂z/∂μ = 1;  ∂KL/∂μ = μ
-        d_logvar = 0.5 * (dz * eps * std + w * (var - 1.0))  # ∂z/∂log σ² = ½σε;  ∂KL/∂log σ² = ½(σ² − 1)
+        d_logvar = 0.5 * (dz * eps * std + w * (std * std - 1.0))  # ∂z/∂log σ² = ½σε;  ∂KL/∂log σ² = ½(σ² − 1)
         _backward(enc, enc_g, enc_acts, torch.cat([d_mu, d_logvar], 1), input_grad=False)
         return torch.stack([loss, recon.mean(), kl.mean()])
 

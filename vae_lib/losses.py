@@ -20,6 +20,7 @@ __all__ = [
     "gaussian_log_prob",
     "bernoulli_log_likelihood",
     "gaussian_log_likelihood",
+    "objective",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -109,3 +110,19 @@ def gaussian_log_likelihood(
     """``log N(x; mean, σ²I)`` per image, ``log σ`` a scalar tensor (fixed or learned): ``[...]`` nats."""
     x_flat, mean_flat = x.flatten(start_dim=-event_dims), mean.flatten(start_dim=-event_dims)  # [..., P]
     return gaussian_log_prob(x_flat, mean_flat, 2.0 * log_std)  # Σ_p log N(x_p; mean_p, σ²), log σ² = 2 log σ
+
+
+def objective(terms: ELBOTerms, beta: float, free_bits: float = 0.0) -> torch.Tensor:
+    """The scalar the trainer minimises: ``mean_B(recon) + β · KL``, nats per image.
+
+    Free bits (Kingma et al., 2016): each latent dimension's KL, averaged over the batch,
+    counts as at least ``free_bits`` nats (λ), so the optimiser gains nothing by pushing it
+    lower. Without a per-dimension KL (mixture priors) the total is floored at ``λ · D``.
+    """
+    if free_bits <= 0:
+        return terms.recon.mean() + beta * terms.kl.mean()  # mean_B(recon) + β · mean_B(KL)
+    if terms.kl_per_dim is not None:
+        kl = terms.kl_per_dim.mean(dim=0).clamp(min=free_bits).sum()  # Σ_d max(λ, E_B[KL_d])
+    else:
+        kl = terms.kl.mean().clamp(min=free_bits * terms.z.shape[-1])  # max(λD, E_B[KL])
+    return terms.recon.mean() + beta * kl

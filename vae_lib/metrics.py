@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from .device import model_device
 from .losses import gaussian_log_prob, reparameterize
-from .train import History, evaluate, train
+if TYPE_CHECKING:  # the trainer imports this module (evaluate); beta_sweep imports it when called
+    import vae_lib.train
 
 __all__ = [
+    "evaluate",
     "iwae_log_likelihood",
     "active_units",
     "posterior_stats",
@@ -26,6 +28,46 @@ __all__ = [
     "SweepPoint",
     "beta_sweep",
 ]
+
+
+def check_images(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
+    """Return ``x: [N, C, H, W]`` if it is a non-empty image tensor the model accepts, else raise.
+
+    Uses ``model.check_input(x, where, values=True)`` when the model has one (shape, float
+    dtype, no NaN/Inf, Bernoulli pixels in ``[0, 1]``; one pass over the data, one host sync):
+    call it once per dataset, never per step.
+    """
+    if isinstance(x, (tuple, list)):
+        raise TypeError(f"{where}: pass the images tensor only (x), not an (x, y) pair")
+    if hasattr(model, "check_input"):
+        model.check_input(x, where, values=True)
+    elif not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where}: expected a torch.Tensor of images [N, C, H, W], got {type(x).__name__}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{where}: got an empty dataset; pass at least one image")
+    return x
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, beta: float = 1.0, batch_size: int = 500,
+             device: Optional[Union[str, torch.device]] = None, seed: int = 0) -> Dict[str, float]:
+    """Mean ``loss``, ``recon`` and ``kl`` (nats per image) of ``model.elbo`` over ``x: [N, C, H, W]``, seeded.
+
+    ``loss = recon + β · kl``: the negative ELBO at ``beta=1``. ``x`` is checked first (see
+    :func:`check_images`); the model's train/eval mode is restored afterwards.
+    """
+    device = torch.device(device) if device is not None else model_device(model)
+    x = check_images(model, x, "evaluate").to(device)
+    was_training = model.training
+    model.eval()
+    g = torch.Generator(device=device).manual_seed(seed)
+    sums = torch.zeros(2, device=device)  # Σ recon, Σ kl over the images
+    for i in range(0, x.shape[0], batch_size):
+        t = model.elbo(x[i:i + batch_size], beta=beta, generator=g)
+        sums += torch.stack([t.recon.sum(), t.kl.sum()])
+    model.train(was_training)
+    recon, kl = (sums / x.shape[0]).tolist()
+    return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
 
 
 @torch.no_grad()
@@ -169,23 +211,27 @@ class SweepPoint:
 
     beta: float
     model: nn.Module
-    history: History
+    history: vae_lib.train.History
     rate: float
     distortion: float
 
 
-def beta_sweep(betas: Sequence[float], x_train: torch.Tensor, x_val: torch.Tensor,
+def beta_sweep(betas: Sequence[float], x_train: torch.Tensor, val_data: torch.Tensor,
                model_fn=None, seed: int = 0, **train_kwargs) -> List[SweepPoint]:
-    """Train one VAE per β and measure its rate ``KL`` and distortion ``−log p(x|z)`` on ``x_val``.
+    """Train one VAE per β and measure its rate ``KL`` and distortion ``−log p(x|z)`` on ``val_data``.
 
     Args:
         betas: the β values, e.g. ``(0.1, 0.5, 1, 2, 4)``.
+        x_train: ``[N, C, H, W]`` training images.
+        val_data: ``[M, C, H, W]`` held-out images the rate and distortion are measured on
+            (named as in :func:`vae_lib.train`; the third positional argument).
         model_fn: ``() -> nn.Module``, a fresh model per β; default a 784-400-20 MLP VAE
             shaped like ``x_train``.
         seed: seeds model initialisation and training, the same for every β.
         train_kwargs: passed to :func:`vae_lib.train` (``epochs``, ``batch_size``...).
     """
     from .model import VAE
+    from .train import train  # here, not at module level: the trainer imports this module
 
     if model_fn is None:
         def model_fn():
@@ -195,6 +241,6 @@ def beta_sweep(betas: Sequence[float], x_train: torch.Tensor, x_val: torch.Tenso
         torch.manual_seed(seed)
         model = model_fn()
         hist = train(model, x_train, beta=beta, seed=seed, **train_kwargs)
-        ev = evaluate(model, x_val, beta=beta, seed=seed)
+        ev = evaluate(model, val_data, beta=beta, seed=seed)
         points.append(SweepPoint(beta=float(beta), model=model, history=hist, rate=ev["kl"], distortion=ev["recon"]))
     return points

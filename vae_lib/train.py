@@ -1,27 +1,34 @@
 """The training loop. It knows nothing about any particular model.
 
 A model only has to provide ``elbo(x, beta) -> ELBOTerms`` (see :mod:`vae_lib.losses`).
-Speed rules followed here: the data goes to the device once, each epoch shuffles an
-index (each batch is one ``index_select`` of the resident data), and the step loop never
-waits for the device (losses are kept on the device and read once per epoch). For MLP
-VAEs the step itself is the hand-written one of :mod:`vae_lib.fused`.
+How each step computes its gradients is a strategy chosen once by
+:func:`vae_lib.steps.make_step` (autograd, or the hand-written backward pass of
+:mod:`vae_lib.fused` for the plain MLP VAE). Speed rules followed here: the data goes to the
+device once, each epoch shuffles an index (each batch is one ``index_select`` of the
+resident data), and the step loop never waits for the device (losses are kept on the
+device and read once per epoch).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
-from torch.optim.adam import adam as adam_update
 from tqdm.auto import tqdm
 
-from .device import default_device, model_device
-from .fused import FusedStep, why_not_fused
+from .device import default_device
+from .losses import objective
+from .metrics import check_images, evaluate
+from .steps import Step, make_step
 
-__all__ = ["History", "train", "evaluate", "objective"]
+__all__ = ["History", "TrainConfig", "train", "kl_weight", "evaluate", "objective"]
+
+Callback = Callable[[int, "History", nn.Module], None]
 
 
 @dataclass
@@ -52,83 +59,138 @@ class History:
         return {k: list(getattr(self, k)) for k in self.keys()}
 
 
-def objective(terms, beta: float, free_bits: float = 0.0) -> torch.Tensor:
-    """Scalar loss ``mean(recon) + β · KL``, with optional free bits (Kingma et al., 2016).
+@dataclass
+class TrainConfig:
+    """The settings of one :func:`train` run (the keyword arguments of ``train``), checked on creation."""
 
-    Free bits: each latent dimension's KL, averaged over the batch, counts as at least
-    ``free_bits`` nats, so the optimiser gains nothing by pushing it lower. Without a
-    per-dimension KL (mixture priors) the total is floored at ``free_bits · D``.
-    """
-    if free_bits <= 0:
-        return terms.recon.mean() + beta * terms.kl.mean()
-    if terms.kl_per_dim is not None:
-        kl = terms.kl_per_dim.mean(dim=0).clamp(min=free_bits).sum()  # Σ_d max(λ, E_B[KL_d])
+    epochs: int = 10  # passes over the data
+    batch_size: int = 128  # images per step; the last, smaller batch of an epoch is kept
+    lr: float = 1e-3  # Adam learning rate
+    beta: float = 1.0  # weight of the KL term (β-VAE); 1 is the true ELBO
+    kl_warmup_epochs: float = 0  # β rises linearly from 0 over this many epochs; 0: no warm-up
+    free_bits: float = 0.0  # nats of KL per latent dimension that cost nothing
+    seed: int = 0  # seeds shuffling, binarization and ε draws
+    binarize: bool = False  # dynamic binarization: resample pixels ~ Bernoulli(x) per batch
+    progress: bool = True  # tqdm progress bar
+    amp: bool = False  # bfloat16 autocast
+    compile: bool = False  # torch.compile the model's elbo
+    fused: Optional[bool] = None  # hand-written backward pass: None where it covers the model
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"train: {name} must be an int >= 1, got {value!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"train: lr must be a finite number > 0 (e.g. 1e-3), got {self.lr!r}")
+        for name, hint in (("beta", "1 is the ELBO"), ("free_bits", "0 switches free bits off"),
+                           ("kl_warmup_epochs", "0 switches warm-up off")):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"train: {name} must be a finite number >= 0 ({hint}), got {value!r}")
+
+
+def kl_weight(beta: float, kl_warmup_epochs: float, progress: float) -> float:
+    """The KL weight after ``progress`` epochs (fractional): ``β_t = β · min(1, t / T_warm-up)``
+    (linear warm-up, Bowman et al., 2016); ``β`` itself when ``kl_warmup_epochs`` is 0."""
+    if kl_warmup_epochs <= 0:
+        return beta
+    return beta * min(1.0, progress / kl_warmup_epochs)
+
+
+def _binarizer(enabled: bool, generator: Optional[torch.Generator]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Dynamic binarization (a fresh ``x_b ~ Bernoulli(x)`` each time a batch is drawn), or the identity."""
+    if not enabled:
+        return lambda xb: xb
+    return lambda xb: torch.bernoulli(xb, generator=generator)  # pixels ~ Bernoulli(x), [b, C, H, W]
+
+
+@contextlib.contextmanager
+def _seeded(device: torch.device, seed: int) -> Iterator[Tuple[torch.Generator, Optional[torch.Generator]]]:
+    """Seed the global RNG (the ε draws) inside a fork that leaves the caller's state untouched;
+    yields ``(shuffle generator, data generator or None to use the global RNG, e.g. on MPS)``."""
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        g = torch.Generator(device=device if device.type in ("cpu", "cuda") else "cpu").manual_seed(seed)
+        yield g, (g if g.device.type == device.type else None)
+
+
+def _optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam, with its fused multi-tensor kernel where the device has one."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def _run_epoch(step: Step, x_all: torch.Tensor, perm: torch.Tensor, cfg: TrainConfig, epoch: int,
+               draw: Callable[[torch.Tensor], torch.Tensor], bar) -> Tuple[torch.Tensor, float]:
+    """One pass over ``x_all`` in the order ``perm``; returns per-step ``[loss, recon, kl]``
+    (still on the device: ``[steps, 3]``) and the last step's ``β_t``."""
+    n, b = x_all.shape[0], cfg.batch_size
+    steps = (n + b - 1) // b
+    stats = torch.zeros(steps, 3, device=x_all.device)
+    beta_t = cfg.beta
+    for s in range(steps):
+        xb = draw(x_all.index_select(0, perm[s * b:(s + 1) * b]))  # [b, C, H, W]
+        beta_t = kl_weight(cfg.beta, cfg.kl_warmup_epochs, epoch + s / steps)
+        stats[s] = step(xb, beta_t)
+        bar.update(1)
+    return stats, beta_t
+
+
+def _divergence(stats: torch.Tensor, epoch: int, lr: float, data_checked: bool) -> Optional[FloatingPointError]:
+    """``None`` if every step's loss in ``stats: [steps, 3]`` is finite, else the error naming
+    the epoch and the first step where it was not."""
+    finite = torch.isfinite(stats[:, 0])
+    if bool(finite.all()):
+        return None
+    bad = int((~finite).nonzero()[0, 0])
+    if data_checked:
+        cause = ("The data passed the input check before training (finite pixels, and in [0, 1] for a "
+                 f"Bernoulli model), so the optimisation diverged: try a lower lr (now {lr}) or kl_warmup_epochs.")
     else:
-        kl = terms.kl.mean().clamp(min=free_bits * terms.z.shape[-1])
-    return terms.recon.mean() + beta * kl
+        cause = ("The model has no check_input, so the data was not checked: make sure it is finite and in "
+                 f"the range the model expects; otherwise try a lower lr (now {lr}) or kl_warmup_epochs.")
+    return FloatingPointError(
+        f"training diverged: the loss became {stats[bad, 0].item()} at epoch {epoch + 1}, step {bad + 1} "
+        f"(of {stats.shape[0]}); the weights were restored to the start of epoch {epoch + 1}. {cause}")
 
 
-def _adam_step(opt: torch.optim.Adam) -> None:
-    """``opt.step()`` for a single-group fused Adam whose parameters all have gradients,
-    calling ``torch.optim.adam.adam`` directly: the same update without the per-call
-    bookkeeping of ``Optimizer.step`` (hooks, profiler records, state initialisation),
-    which for a model this small costs about as much as the update itself."""
-    group = opt.param_groups[0]
-    params = group["params"]
-    if len(opt.param_groups) != 1 or not group.get("fused") or len(opt.state) != len(params):
-        opt.step()  # the general path; it also creates the state on the first step
-        return
-    states = [opt.state[p] for p in params]
-    beta1, beta2 = group["betas"]
-    with torch.no_grad():
-        adam_update(params, [p.grad for p in params], [st["exp_avg"] for st in states],
-                    [st["exp_avg_sq"] for st in states], [], [st["step"] for st in states],
-                    fused=True, amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=group["lr"],
-                    weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+def _record(history: History, stats: torch.Tensor, batch_size: int, n: int, beta_t: float, seconds: float) -> None:
+    """Append the epoch's means per image (weighted: the last batch may be smaller)."""
+    sizes = torch.tensor([min(batch_size, n - s * batch_size) for s in range(stats.shape[0])], dtype=torch.float32)
+    loss_m, recon_m, kl_m = ((stats * sizes[:, None]).sum(0) / n).tolist()
+    history.train_loss.append(loss_m)
+    history.recon.append(recon_m)
+    history.kl.append(kl_m)
+    history.beta.append(beta_t)
+    history.samples_per_s.append(n / seconds)
 
 
-def _check_data(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
-    if isinstance(x, (tuple, list)):
-        raise TypeError(f"{where}: pass the images tensor only (x), not an (x, y) pair")
-    if hasattr(model, "check_input"):
-        model.check_input(x, where)
-    if x.shape[0] == 0:
-        raise ValueError(f"{where}: got an empty dataset")
-    return x
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, beta: float = 1.0, batch_size: int = 500,
-             device: Optional[Union[str, torch.device]] = None, seed: int = 0) -> Dict[str, float]:
-    """Mean ``loss``, ``recon`` and ``kl`` (nats per image) of ``model.elbo`` over ``x``, seeded."""
-    device = torch.device(device) if device is not None else model_device(model)
-    x = _check_data(model, x, "evaluate").to(device)
-    was_training = model.training
-    model.eval()
-    g = torch.Generator(device=device).manual_seed(seed)
-    sums = torch.zeros(2, device=device)
-    for i in range(0, x.shape[0], batch_size):
-        t = model.elbo(x[i:i + batch_size], beta=beta, generator=g)
-        sums += torch.stack([t.recon.sum(), t.kl.sum()])
-    model.train(was_training)
-    recon, kl = (sums / x.shape[0]).tolist()
-    return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+def _record_val(history: History, model: nn.Module, val_data: torch.Tensor, cfg: TrainConfig,
+                device: torch.device) -> None:
+    ev = evaluate(model, val_data, beta=cfg.beta, device=device, seed=cfg.seed)
+    model.train()
+    history.val_loss.append(ev["loss"])
+    history.val_recon.append(ev["recon"])
+    history.val_kl.append(ev["kl"])
 
 
 def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
           beta: float = 1.0, kl_warmup_epochs: float = 0, free_bits: float = 0.0,
           val_data: Optional[torch.Tensor] = None, device: Optional[Union[str, torch.device]] = None,
           seed: int = 0, binarize: bool = False, progress: bool = True, amp: bool = False,
-          compile: bool = False, fused: Optional[bool] = None, callbacks: Sequence[Callable[[int, History, nn.Module], None]] = ()) -> History:
+          compile: bool = False, fused: Optional[bool] = None, callbacks: Sequence[Callback] = ()) -> History:
     """Fit ``model`` to ``x_train: [N, C, H, W]`` with Adam; returns a :class:`History`.
 
     Args:
         epochs: passes over the data.
         batch_size: images per step (the last, smaller batch of an epoch is kept).
-        lr: Adam learning rate.
-        beta: weight of the KL term (β-VAE, Higgins et al. 2017); 1 is the true ELBO.
+        lr: Adam learning rate (> 0).
+        beta: weight of the KL term (β-VAE, Higgins et al. 2017); 1 is the true ELBO (>= 0).
         kl_warmup_epochs: β rises linearly from 0 to ``beta`` over this many epochs
-            (Bowman et al., 2016); 0 switches warm-up off.
+            (Bowman et al., 2016; see :func:`kl_weight`); 0 switches warm-up off.
         free_bits: nats of KL per latent dimension that cost nothing (Kingma et al., 2016).
         val_data: optional held-out images, evaluated at the end of each epoch.
         device: where to train; default :func:`vae_lib.default_device`.
@@ -140,96 +202,57 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
         amp: bfloat16 autocast (CUDA, or CPUs with bf16 support).
         compile: wrap the step's loss computation in ``torch.compile``.
         fused: compute the gradients with the hand-written backward pass of
-            :mod:`vae_lib.fused` instead of autograd (same maths, about 1.3x as many
-            images per second on a CPU). ``None`` (default) uses it whenever it covers the model (an MLP VAE with
-            the standard prior, no ``amp``/``compile``); ``True`` insists (``ValueError``
-            if it does not cover the model); ``False`` always uses autograd.
+            :mod:`vae_lib.fused` instead of autograd (same maths, more images per second on a
+            CPU). ``None`` (default) uses it whenever it computes exactly the model's own
+            objective (a plain MLP :class:`~vae_lib.VAE`, standard prior, nothing replaced, no
+            hooks, no ``amp``/``compile``; see :func:`vae_lib.fused.why_not_fused`); ``True``
+            insists (``ValueError`` if it does not cover the model); ``False`` always uses autograd.
         callbacks: functions ``f(epoch, history, model)`` called after every epoch.
 
     Raises:
-        ValueError: ``x_train`` or ``val_data`` is not ``[N, *model.input_shape]``, or
+        TypeError, ValueError: ``x_train`` or ``val_data`` is not a float ``[N, *model.input_shape]``
+            tensor with finite pixels (in ``[0, 1]`` for a Bernoulli model), a setting is out of
+            range (negative ``beta``, ``free_bits`` or ``kl_warmup_epochs``, ``lr <= 0``...), or
             ``fused=True`` for a model the fused step does not cover.
         FloatingPointError: the loss became NaN/Inf; names the epoch and step. The model's
             weights are restored to their state at the start of that epoch.
     """
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, kl_warmup_epochs=kl_warmup_epochs,
+                      free_bits=free_bits, seed=seed, binarize=binarize, progress=progress, amp=amp,
+                      compile=compile, fused=fused)
     device = torch.device(device) if device is not None else default_device()
-    _check_data(model, x_train, "train: x_train")
+    check_images(model, x_train, "train: x_train")  # once, before any work: never inside the loop
     if val_data is not None:
-        _check_data(model, val_data, "train: val_data")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+        check_images(model, val_data, "train: val_data")
+    data_checked = hasattr(model, "check_input")
     model.to(device).train()
     x_all = x_train.to(device, dtype=torch.float32)  # moved once; stays on the device
     n = x_all.shape[0]
-    steps = (n + batch_size - 1) // batch_size
-    try:
-        opt = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
-    except (RuntimeError, TypeError):
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-    elbo = torch.compile(model.elbo) if compile else model.elbo
-    not_fused = why_not_fused(model, amp=amp, compile=compile) if fused is not False else "fused=False"
-    if fused and not_fused:
-        raise ValueError(f"train(fused=True): {not_fused}; pass fused=None to fall back to autograd")
-    fused_step = None if not_fused else FusedStep(model, free_bits)
+    opt = _optimizer(model, cfg.lr, device)
+    step = make_step(model, opt, cfg.free_bits, amp=cfg.amp, compile=cfg.compile, fused=cfg.fused,
+                     device_type=device.type)
     history = History()
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)  # ε draws inside model.elbo
-        g = torch.Generator(device=device if device.type in ("cpu", "cuda") else "cpu").manual_seed(seed)
-        data_gen = g if g.device.type == device.type else None  # e.g. MPS: fall back to the global RNG
-        bar = tqdm(total=epochs * steps, disable=not progress, desc="train", unit="step", leave=False)
-        for epoch in range(epochs):
+    bar = tqdm(total=cfg.epochs * -(-n // cfg.batch_size), disable=not cfg.progress, desc="train", unit="step",
+               leave=False)
+    with _seeded(device, cfg.seed) as (g, data_gen), contextlib.closing(bar):
+        draw = _binarizer(cfg.binarize, data_gen)
+        for epoch in range(cfg.epochs):
             t0 = time.perf_counter()
-            snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))  # NaN rollback
+            snapshot = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())  # NaN rollback
             perm = torch.randperm(n, generator=g, device=g.device).to(device)
-            stats = torch.zeros(steps, 3, device=device)  # loss, recon, kl per step, read once per epoch
-            for step in range(steps):
-                xb = x_all.index_select(0, perm[step * batch_size:(step + 1) * batch_size])  # [b, C, H, W]
-                if binarize:
-                    xb = torch.bernoulli(xb, generator=data_gen)  # dynamic binarization: pixels ~ Bernoulli(x)
-                progress_frac = epoch + step / steps
-                beta_t = beta * min(1.0, progress_frac / kl_warmup_epochs) if kl_warmup_epochs > 0 else beta
-                if fused_step is not None:
-                    stats[step] = fused_step(xb, beta_t)  # loss and every gradient, by hand (vae_lib.fused)
-                    _adam_step(opt)
-                else:
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                        terms = elbo(xb, beta=beta_t)
-                        loss = objective(terms, beta_t, free_bits)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    stats[step] = torch.stack([loss.detach(), terms.recon.detach().mean(), terms.kl.detach().mean()])
-                    opt.step()
-                bar.update(1)
+            stats, beta_t = _run_epoch(step, x_all, perm, cfg, epoch, draw, bar)
             stats = stats.cpu()  # the one host sync of the epoch
-            elapsed = time.perf_counter() - t0
-            finite = torch.isfinite(stats[:, 0])
-            if not bool(finite.all()):
-                bad = int((~finite).nonzero()[0, 0])
+            seconds = time.perf_counter() - t0
+            error = _divergence(stats, epoch, cfg.lr, data_checked)
+            if error is not None:
                 model.load_state_dict(snapshot[0])
                 opt.load_state_dict(snapshot[1])
-                bar.close()
-                raise FloatingPointError(
-                    f"training diverged: the loss became {stats[bad, 0].item()} at epoch {epoch + 1}, step {bad + 1} "
-                    f"(of {steps}); the weights were restored to the start of epoch {epoch + 1}. "
-                    f"Try a lower lr (now {lr}), check the data is in [0, 1], or use kl_warmup_epochs.")
-            # Mean per image over the epoch (weights: the last batch may be smaller).
-            sizes = torch.tensor([min(batch_size, n - s * batch_size) for s in range(steps)], dtype=torch.float32)
-            loss_m, recon_m, kl_m = ((stats * sizes[:, None]).sum(0) / n).tolist()
-            history.train_loss.append(loss_m)
-            history.recon.append(recon_m)
-            history.kl.append(kl_m)
-            history.beta.append(beta_t)
-            history.samples_per_s.append(n / elapsed)
+                raise error
+            _record(history, stats, cfg.batch_size, n, beta_t, seconds)
             if val_data is not None:
-                ev = evaluate(model, val_data, beta=beta, device=device, seed=seed)
-                model.train()
-                history.val_loss.append(ev["loss"])
-                history.val_recon.append(ev["recon"])
-                history.val_kl.append(ev["kl"])
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_m:.1f}")
+                _record_val(history, model, val_data, cfg, device)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history.train_loss[-1]:.1f}")
             for cb in callbacks:
                 cb(epoch, history, model)
-        bar.close()
     model.eval()
     return history
