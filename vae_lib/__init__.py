@@ -11,6 +11,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetDownloadError, DatasetFileError, binarize, load_dataset
 from .glue import glue
 from . import estimators, fused, plots
+from . import classifier
 from .device import default_device, model_device
 from .estimators import gradient_estimates, gradient_variance_table
 from .losses import (
