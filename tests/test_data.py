@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import stat
 import struct
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from vae_lib import data
+from vae_lib import atomic, data
 from vae_lib.data import DATASETS, DatasetDownloadError, DatasetFileError, load_dataset
 
 # --- a tiny fake IDX data set, written by the tests --------------------------------------
@@ -272,3 +276,88 @@ def test_unknown_split_lists_valid_splits(name: str, split: str, valid: tuple[st
     with pytest.raises(ValueError, match=repr(split)) as info:
         load_dataset(name, split, root="/nonexistent")
     assert all(repr(s) in str(info.value) for s in valid)
+
+
+# --- validation held out of the training set ------------------------------------------------
+
+
+def test_held_out_split_names_the_scoring_split() -> None:
+    assert [data.held_out_split(n) for n in DATASETS] == ["val", "val", "test", "test"]
+    with pytest.raises(ValueError, match="cifar"):
+        data.held_out_split("cifar")
+
+
+def test_train_val_split_of_a_bundled_set_is_its_fixed_split() -> None:
+    (x_tr, y_tr), (x_va, y_va) = data.train_val_split("digits")
+    for got, want in zip((x_tr, y_tr, x_va, y_va), (*load_dataset("digits", "train"), *load_dataset("digits", "val"))):
+        assert torch.equal(got, want)
+
+
+def big_fake_train(folder: Path, counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Write an IDX 'train' split with ``counts[c]`` images of class c (no test files); return it."""
+    labels = np.repeat(np.arange(len(counts)), counts).astype(np.uint8)
+    labels = np.random.default_rng(1).permutation(labels)
+    images = np.random.default_rng(2).integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
+    write(folder, {"train-images-idx3-ubyte.gz": idx_bytes(2051, images),
+                   "train-labels-idx1-ubyte.gz": idx_bytes(2049, labels)})
+    return images, labels
+
+
+def test_train_val_split_of_an_idx_set_holds_out_400_training_images(tmp_path: Path) -> None:
+    counts = [59, 61, 60, 57, 63, 60, 60, 58, 62, 60]  # 600 images; 400 · n_c / 600 has remainders
+    images, labels = big_fake_train(tmp_path, counts)  # no t10k files: the test split is never read
+    (x_tr, y_tr), (x_va, y_va) = data.train_val_split("mnist", root=tmp_path)
+    assert data.IDX_VAL_SIZE == 400 and len(x_va) == 400 and len(x_tr) == 200
+    # stratified: each class gets its proportional share, off by less than one image (Hamilton)
+    quota = 400 * np.array(counts) / 600
+    got = np.bincount(y_va.numpy(), minlength=10)
+    assert got.sum() == 400 and np.all(np.abs(got - quota) < 1)
+    assert np.array_equal(got + np.bincount(y_tr.numpy(), minlength=10), counts)
+    # disjoint and complete, and pixels are the file's
+    all_x = torch.from_numpy(images).float().unsqueeze(1) / 255
+    assert not rows(x_tr) & rows(x_va) and rows(x_tr) | rows(x_va) == rows(all_x)
+    # fixed: the same split every time
+    (x_tr2, _), (x_va2, _) = data.train_val_split("mnist", root=tmp_path)
+    assert torch.equal(x_va, x_va2) and torch.equal(x_tr, x_tr2)
+
+
+def test_largest_remainder_against_hand_worked_cases() -> None:
+    # 10 · [1, 1, 1] / 3 = 3.33 each: floors 3, 3, 3, one unit left to the first (ties: lower class)
+    assert data._largest_remainder(np.array([1, 1, 1]), 10).tolist() == [4, 3, 3]
+    # 5 · [7, 2, 1] / 10 = 3.5, 1.0, 0.5: floors 3, 1, 0; the one unit left goes to the tie .5/.5's lower class
+    assert data._largest_remainder(np.array([7, 2, 1]), 5).tolist() == [4, 1, 0]
+    assert data._largest_remainder(np.array([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
+                                   400).sum() == 400  # the real MNIST training class counts
+
+
+def test_train_val_split_needs_more_than_400_images(tmp_path: Path) -> None:
+    write(tmp_path, fake_files("train"))  # 12 images
+    with pytest.raises(DatasetFileError, match="at least 401"):
+        data.train_val_split("fashion-mnist", root=tmp_path)
+
+
+# --- downloads are written with vae_lib.atomic ----------------------------------------------------
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_download_gets_open_permissions_and_removes_a_killed_downloads_litter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = fake_files("t10k", seed=4)
+    monkeypatch.setitem(data._SHA256, "mnist", {f: hashlib.sha256(b).hexdigest() for f, b in files.items()})
+    monkeypatch.setattr(data, "_fetch", fake_fetch(files, []))
+    litter = tmp_path / f".t10k-images-idx3-ubyte.gz.{atomic._HOST}-{_dead_pid()}-0123abcd.tmp"
+    litter.write_bytes(b"half a download")  # what a download killed by SIGKILL leaves
+    old = os.umask(0o002)
+    try:
+        load_dataset("mnist", "test", root=tmp_path, download=True, progress=False)
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+    assert all(stat.S_IMODE((tmp_path / f).stat().st_mode) == 0o664 for f in files)
