@@ -62,6 +62,64 @@ def test_interpolation_images_decode_the_straight_line_between_codes(small, kind
         plots.interpolation_images(m, x_a, x[:2])
 
 
+@pytest.mark.parametrize("n_classes", [3, 10, 15, 26])
+def test_class_scatter_gives_each_class_its_own_colour(n_classes):
+    """Any number of classes: one distinct colour per class, and class k of tab10 up to 10 classes."""
+    from matplotlib.colors import to_rgba
+
+    fig = plots.new_figure()
+    ax = fig.add_subplot()
+    labels = torch.arange(2 * n_classes) % n_classes
+    pts = torch.randn(2 * n_classes, 2, generator=torch.Generator().manual_seed(0))
+    sc = plots.class_scatter(ax, pts, labels, colorbar=True)
+    fig.canvas.draw()
+    face = sc.get_facecolors()[:, :3]  # one RGBA per point, in order
+    np.testing.assert_allclose(sc.get_offsets(), pts.numpy())
+    for k in range(n_classes):  # the two points of class k share a colour, no other class has it
+        np.testing.assert_allclose(face[k], face[k + n_classes])
+    assert len({tuple(np.round(c, 6)) for c in face[:n_classes]}) == n_classes
+    if n_classes <= 10:
+        from matplotlib import colormaps
+        for k in range(n_classes):
+            np.testing.assert_allclose(face[k], to_rgba(colormaps["tab10"].colors[k])[:3], atol=1e-6)
+    assert plots.class_colormap(n_classes).N == n_classes
+
+
+def test_class_scatter_and_primitives_reject_bad_input():
+    ax = plots.new_figure().add_subplot()
+    with pytest.raises(ValueError, match="one label per point"):
+        plots.class_scatter(ax, torch.zeros(3, 2), torch.zeros(2))
+    with pytest.raises(ValueError, match="non-negative integers"):
+        plots.class_scatter(ax, torch.zeros(2, 2), torch.tensor([0.5, 1.0]))
+    with pytest.raises(ValueError, match="n_classes >= 5"):
+        plots.class_scatter(ax, torch.zeros(2, 2), torch.tensor([0, 4]), n_classes=3)
+    with pytest.raises(ValueError, match="positive integer"):
+        plots.class_colormap(0)
+    with pytest.raises(ValueError, match="same shape"):
+        plots.add_posterior_ellipses(ax, torch.zeros(2, 3), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="out of range"):
+        plots.add_posterior_ellipses(ax, torch.zeros(2, 2), torch.zeros(2, 2), dims=(0, 2))
+    with pytest.raises(ValueError, match="limit"):
+        plots.latent_axes(ax, limit=float("inf"))
+
+
+def test_posterior_ellipses_have_the_posterior_geometry():
+    """Ellipse k: centre μ_k in the plane dims, full axes 2·n_std·σ_k = 2·n_std·exp(½ log σ²)."""
+    ax = plots.new_figure().add_subplot()
+    mu = torch.tensor([[0.5, -1.0, 2.0], [1.0, 0.0, -3.0]])
+    logvar = torch.log(torch.tensor([[0.04, 0.25, 1.0], [1.0, 4.0, 0.01]]))  # σ² per dimension
+    ells = plots.add_posterior_ellipses(ax, mu, logvar, dims=(2, 0), n_std=1.5, colors=["red", "blue"],
+                                        face_alpha=0.2, lw=2)
+    sd = torch.tensor([[0.2, 0.5, 1.0], [1.0, 2.0, 0.1]])
+    for k, e in enumerate(ells):
+        assert e.center == pytest.approx((float(mu[k, 2]), float(mu[k, 0])))
+        assert (e.width, e.height) == pytest.approx((3.0 * float(sd[k, 2]), 3.0 * float(sd[k, 0])), rel=1e-6)
+        assert e.get_facecolor()[3] == pytest.approx(0.2) and e.get_linewidth() == 2
+    assert [tuple(e.get_edgecolor()) for e in ells] == [(1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0)]
+    assert len(plots.add_posterior_ellipses(ax, mu[0], logvar[0])) == 1  # one posterior, [D]
+    assert plots.latent_axes(ax, (2, 0), 3.0).get_xlabel() == "$z_{3}$" and ax.get_ylim() == (-3.0, 3.0)
+
+
 def test_core_figures(small):
     m, x, y = small
     h = vl.train(m, x, epochs=2, batch_size=10, val_data=x, progress=False, device="cpu")
@@ -106,7 +164,8 @@ def test_chapter_figures(small):
         "plot_image_grids": lambda: plots.plot_image_grids({"a": x[:8], "b": x[8:16]}),
         "plot_beta_grid": lambda: plots.plot_beta_grid(pts, x, n=4),
     }
-    covered = {"new_figure", "tile_images", "interpolation_images", "show_images", "image_grid", "plot_reconstructions", "plot_prior_samples",
+    covered = {"new_figure", "tile_images", "interpolation_images", "latent_axes", "class_colormap", "class_scatter",
+               "add_posterior_ellipses", "show_images", "image_grid", "plot_reconstructions", "plot_prior_samples",
                "plot_posterior_samples", "plot_latent_scatter", "plot_latent_manifold", "plot_interpolations",
                "plot_loss_curves", "plot_rate_distortion", "jshtml_scrubber"}  # by the tests around this one
     assert set(called) | covered == set(plots.__all__)

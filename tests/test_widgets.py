@@ -106,7 +106,7 @@ def _frames(html) -> int:
 
 # ------------------------------------------------------------------------------ API
 def test_all_lists_exactly_the_public_factories():
-    assert set(W.__all__) == FACTORIES | SCRUBBERS
+    assert set(W.__all__) == FACTORIES | SCRUBBERS | {"Explorer", "View"}
     assert len(W.__all__) == len(set(W.__all__))
     for name in W.__all__:
         assert callable(getattr(W, name)) and getattr(W, name).__doc__
@@ -196,19 +196,19 @@ def test_posterior_without_labels_and_learned_prior(digits):
 # ------------------------------------------------------------------------------ chapter 3
 def test_reparam_matches_analytic_variance():
     """For f(z) = z², the reparameterization estimate (1/n) Σ 2(μ + σ ε_i) has variance 4σ²/n."""
-    w = W.reparam_explorer(mu=0.8, sigma=1.5, n=10, sample_counts=(10, 100), trials=2000)
+    w = W.reparam_explorer(mu=0.8, sigma=1.5, n_samples=10, sample_counts=(10, 100), trials=2000)
     s = w.state
     assert s["true_grad"] == pytest.approx(1.6)
     assert s["reparam_var"] == pytest.approx(4 * 1.5 ** 2 / 10, rel=0.1)
     assert s["reparam_mean"] == pytest.approx(1.6, abs=4 * math.sqrt(0.9 / 2000))
     assert s["score_var"] > 3 * s["reparam_var"]  # the lesson of chapter 3
-    w.controls["n"].value = 100
+    w.controls["n_samples"].value = 100
     assert w.state["reparam_var"] == pytest.approx(4 * 1.5 ** 2 / 100, rel=0.1)
 
 
 @pytest.mark.parametrize("mu, sigma, n", [(0.8, 1.5, 10), (-1.2, 0.3, 100), (0.0, 2.0, 1)])
 def test_reparam_shows_exactly_what_gradient_estimates_gives(mu, sigma, n):
-    w = W.reparam_explorer(mu=mu, sigma=sigma, n=n, sample_counts=(n,), trials=500, seed=3)
+    w = W.reparam_explorer(mu=mu, sigma=sigma, n_samples=n, sample_counts=(n,), trials=500, seed=3)
     for est in ("reparam", "score"):
         ref = vl.gradient_estimates(mu, sigma, n, trials=500, estimator=est, seed=3)[:, 0].double()
         assert w.state[f"{est}_mean"] == pytest.approx(float(ref.mean()), rel=1e-4, abs=1e-5)
@@ -216,13 +216,13 @@ def test_reparam_shows_exactly_what_gradient_estimates_gives(mu, sigma, n):
 
 
 def test_reparam_extremes_are_finite():
-    w = W.reparam_explorer(mu_range=(-1e9, 1e9), sigma_range=(0.0, 3.0), sample_counts=(1, 1000), n=1, trials=200)
+    w = W.reparam_explorer(mu_range=(-1e9, 1e9), sigma_range=(0.0, 3.0), sample_counts=(1, 1000), n_samples=1, trials=200)
     w.controls["sigma"].value = 0.0
     assert w.state["sigma"] == W.SIGMA_MIN
     _assert_finite(w)
     w.controls["mu"].value = 1e9
     _assert_finite(w)
-    w.controls["n"].value = 1000
+    w.controls["n_samples"].value = 1000
     _assert_finite(w)
 
 
@@ -299,3 +299,114 @@ def test_latent_scrubber_modes(digits, vae2, mode, frames):
     assert _frames(html) == frames
     with pytest.raises(ValueError, match="mode"):
         W.latent_scrubber(vae2, digits[0], mode="spin")
+
+
+# ------------------------------------------------------------------------------ bad counts (issue 12)
+def test_zero_and_negative_counts_raise_a_clear_value_error(digits, vae2, sweep):
+    x, y = digits
+    small = dict(figsize=(3.0, 2.0))
+    cases = {
+        "mu_sigma n_samples": (lambda v: W.mu_sigma_explorer(n_samples=v), "n_samples"),
+        "mu_sigma_scrubber n_samples": (lambda v: W.mu_sigma_scrubber(n_samples=v, **small), "n_samples"),
+        "posterior n_samples": (lambda v: W.posterior_prior_explorer(vae2, x, y, n_samples=v), "n_samples"),
+        "posterior max_points": (lambda v: W.posterior_prior_explorer(vae2, x, y, max_points=v), "max_points"),
+        "posterior_scrubber n_samples": (lambda v: W.posterior_prior_scrubber(vae2, x, n_samples=v, **small),
+                                         "n_samples"),
+        "reparam n_samples": (lambda v: W.reparam_explorer(n_samples=v, sample_counts=(1,), trials=50), "n_samples"),
+        "reparam sample_counts": (lambda v: W.reparam_explorer(n_samples=1, sample_counts=(1, v), trials=50),
+                                  "sample count"),
+        "reparam trials": (lambda v: W.reparam_explorer(sample_counts=(1,), n_samples=1, trials=v), "trials"),
+        "reparam_scrubber sample_counts": (lambda v: W.reparam_scrubber(sample_counts=(v,), trials=50, **small),
+                                           "sample count"),
+        "beta n_samples": (lambda v: W.beta_explorer(sweep, x, n_samples=v), "n_samples"),
+        "beta n_images": (lambda v: W.beta_explorer(sweep, x, n_images=v), "n_images"),
+        "beta_scrubber n_samples": (lambda v: W.beta_scrubber(sweep, x, n_samples=v, **small), "n_samples"),
+        "latent steps": (lambda v: W.latent_explorer(vae2, x, steps=v), "steps"),
+        "latent max_points": (lambda v: W.latent_explorer(vae2, x, max_points=v), "max_points"),
+        "latent_scrubber steps": (lambda v: W.latent_scrubber(vae2, x, mode="traverse", steps=v, **small), "steps"),
+    }
+    for name, (make, arg) in cases.items():
+        for bad in (0, -3):
+            with pytest.raises(ValueError, match=arg) as info:
+                make(bad)
+            assert ">= " in str(info.value), f"{name}: the message should say the smallest value allowed"
+    with pytest.raises(ValueError, match="integer"):
+        W.mu_sigma_explorer(n_samples=2.5)
+    with pytest.raises(ValueError, match="extent"):
+        W.latent_explorer(vae2, x, extent=0.0)
+    with pytest.raises(ValueError, match="at least one value"):
+        W.latent_scrubber(vae2, x, mode="interpolate", values=[], **small)
+    with pytest.raises(ValueError, match="SweepPoint"):
+        W.beta_explorer([], x)
+
+
+def test_smallest_counts_work(digits, vae2):
+    x, y = digits
+    w = W.posterior_prior_explorer(vae2, x, y, n_samples=1, max_points=1)
+    _assert_finite(w)
+    w = W.latent_explorer(vae2, x, steps=1, max_points=1)
+    w.controls["dim"].value = 1
+    _assert_finite(w)
+    w = W.reparam_explorer(n_samples=1, sample_counts=(1,), trials=2)
+    _assert_finite(w)
+
+
+# ------------------------------------------------------------------------------ the view contract
+def test_every_view_meets_the_view_protocol(explorers):
+    for name, make in explorers.items():
+        w = make()
+        assert isinstance(w, W.Explorer), name
+        for key, panel in w.panels.items():
+            assert isinstance(panel.view, W.View), (name, key)
+
+
+def test_views_compose_instead_of_copying_attributes():
+    """No ``__dict__.update`` composition and no duck typing of views through getattr (issue 9)."""
+    import pathlib
+
+    root = pathlib.Path(W.__file__).parent
+    for path in [*root.glob("*.py"), *(root.parent / "plots").glob("*.py")]:
+        text = path.read_text()
+        assert "__dict__.update" not in text, path.name
+        assert not re.search(r"getattr\(\s*(self\.)?view", text), path.name
+
+
+def test_a_teachers_own_view_is_shown_and_a_bad_one_is_refused():
+    from vae_lib.widgets._base import _Panel, _figure, _float_slider
+
+    class Line:  # the three members of the View protocol, nothing else
+        def __init__(self, fig):
+            (self.line,) = fig.add_subplot().plot([0, 1], [0, 0])
+            self.dynamic, self.needs_full = [self.line], False
+
+        def update(self, slope):
+            self.line.set_ydata([0, slope])
+            return {"slope": float(slope)}
+
+    fig = _figure((2.0, 2.0), 60)
+    w = W.Explorer({"slope": _float_slider("slope", 0.5, 0.0, 1.0)}, {"main": _Panel(fig, Line(fig), ("slope",), 60)},
+                   lambda s: f"slope {s['slope']:.2f}")
+    before = w.image.value
+    w.controls["slope"].value = 0.9
+    assert w.state == {"slope": pytest.approx(0.9)} and w.image.value != before
+
+    class NoUpdate:
+        dynamic, needs_full = None, False
+
+    with pytest.raises(TypeError, match="View"):
+        _Panel(fig, NoUpdate(), (), 60)
+
+
+def test_posterior_draws_are_the_library_reparameterization(digits, vae3):
+    """The decoded draws are vl.reparameterize(μ, log σ², Generator(seed), n_samples=S): the same ε per seed."""
+    x, y = digits
+    w = W.posterior_prior_explorer(vae3, x, y, index=4, n_samples=5, seed=7)
+    w.controls["seed"].value = 7  # unchanged: no redraw; then a real change of seed and back
+    with torch.no_grad():
+        mu, logvar = vae3.encode(x[4:5])
+        z = vl.reparameterize(mu[0], logvar[0], torch.Generator().manual_seed(7), n_samples=5)  # [5, 3]
+        ref = vae3.decode_mean(z).mean()
+    assert w.state["sample_pixel_mean"] == pytest.approx(float(ref), rel=1e-5)
+    w.controls["index"].value = 9
+    w.controls["index"].value = 4  # moving the index and back keeps the draws of this seed
+    assert w.state["sample_pixel_mean"] == pytest.approx(float(ref), rel=1e-5)

@@ -2,13 +2,17 @@
 ``plt.show()``), built without pyplot so nothing leaks between notebook cells.
 
 Images are ``[N, C, H, W]`` tensors in ``[0, 1]``; models are :class:`vae_lib.VAE` or
-:class:`vae_lib.Autoencoder`. The functions live in five modules by kind (``core``: figure
-plumbing and the scrubber; ``images``; ``latent``: the latent space; ``curves``; ``gradients``)
-and are all imported here, so ``vl.plots.plot_latent_scatter`` works as before.
+:class:`vae_lib.Autoencoder`, whose codes and posteriors come from :func:`vae_lib.posterior_stats`
+and :func:`vae_lib.embed` (no function branches on the model's type). The functions live in six
+modules by kind (``core``: figure plumbing, image tiling and the scrubber; ``primitives``: the
+pieces figures and widgets share, a latent plane's axes, a class scatter for any number of
+classes, posterior ellipses; ``images``; ``latent``: the latent space; ``curves``;
+``gradients``) and are all imported here, so ``vl.plots.plot_latent_scatter`` works as before.
 """
 from __future__ import annotations
 
-from .core import CMAP, new_figure, tile_images, show_images, image_grid, jshtml_scrubber
+from .core import new_figure, tile_images, show_images, image_grid, jshtml_scrubber
+from .primitives import latent_axes, class_colormap, class_scatter, add_posterior_ellipses
 from .images import (
     plot_reconstructions, plot_prior_samples, plot_posterior_samples, interpolation_images, plot_interpolations,
     plot_pixel_nats,
@@ -27,6 +31,10 @@ from .gradients import plot_reparam_graph, plot_gradient_variance
 __all__ = [
     "new_figure",
     "tile_images",
+    "latent_axes",
+    "class_colormap",
+    "class_scatter",
+    "add_posterior_ellipses",
     "show_images",
     "image_grid",
     "plot_reconstructions",

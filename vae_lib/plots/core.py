@@ -14,12 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..device import model_device
 
 __all__ = ["new_figure", "tile_images", "show_images", "image_grid", "jshtml_scrubber"]
-
-
-CMAP = "tab10"
 
 
 def _register_notebook_display() -> None:
@@ -88,18 +84,6 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: Optional[str] = None,
     return fig
 
 
-def _encode_means(model, x: torch.Tensor, batch_size: int = 1000):
-    """Posterior means and log-variances (VAE) or codes and ``None`` (autoencoder), on the CPU."""
-    mus, lvs = [], []
-    with torch.no_grad():
-        for i in range(0, x.shape[0], batch_size):
-            out = model.encode(x[i:i + batch_size].to(model_device(model)))
-            mu, lv = out if isinstance(out, tuple) else (out, None)
-            mus.append(mu.cpu())
-            lvs.append(lv.cpu() if lv is not None else None)
-    return torch.cat(mus), (torch.cat(lvs) if lvs[0] is not None else None)
-
-
 def jshtml_scrubber(draw: Callable[[Figure, object], None], values: Sequence, figsize=(6.0, 3.5),
                     interval: int = 400, label: Optional[Callable[[object], str]] = None):
     """A kernel-free twin of a widget: precompute one frame per value, return an HTML player.
@@ -111,8 +95,10 @@ def jshtml_scrubber(draw: Callable[[Figure, object], None], values: Sequence, fi
     from IPython.display import HTML
     from matplotlib.animation import FuncAnimation
 
-    fig = new_figure(figsize, dpi=72)
     values = list(values)
+    if not values:
+        raise ValueError("jshtml_scrubber needs at least one value (one frame each); got none")
+    fig = new_figure(figsize, dpi=72)
 
     def frame(i):
         fig.clear()

@@ -9,8 +9,10 @@ from typing import Dict, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from .core import _encode_means, image_grid, new_figure, show_images
+from .core import image_grid, new_figure, show_images
 from ..device import model_device
+from ..losses import reparameterize
+from ..metrics import embed, posterior_stats
 
 __all__ = [
     "plot_reconstructions", "plot_prior_samples", "plot_posterior_samples", "interpolation_images", "plot_interpolations",
@@ -38,10 +40,15 @@ def plot_prior_samples(model, n: int = 64, nrow: int = 8, seed: int = 0, title: 
 @torch.no_grad()
 def plot_posterior_samples(model, x: torch.Tensor, n: int = 15, seed: int = 0) -> Figure:
     """One input, its decoded posterior mean, and ``n`` decodings of ``z ~ q(z|x)`` around it."""
+    if int(n) < 1:
+        raise ValueError(f"plot_posterior_samples needs n >= 1 draws z ~ q(z|x), got {n}")
     x = x[:1].to(model_device(model))
-    mu, logvar = model.encode(x)
+    mu, logvar = posterior_stats(model, x)  # [1, D] each
+    if logvar is None:
+        raise TypeError(f"plot_posterior_samples draws z ~ q(z|x), so it needs a VAE; {type(model).__name__} "
+                        f"has no posterior variance")
     g = torch.Generator(device=mu.device).manual_seed(seed)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(n, mu.shape[1], generator=g, device=mu.device)
+    z = reparameterize(mu[0], logvar[0], g, n_samples=n)  # z_k = μ + σ ⊙ ε_k, [n, D]
     imgs = torch.cat([x, model.decode_mean(mu), model.decode_mean(z)])
     return image_grid(imgs, nrow=n + 2, title="input | decoded mean | decoded samples z ~ q(z|x)")
 
@@ -67,9 +74,7 @@ def interpolation_images(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int
     if x_a.shape != x_b.shape:
         raise ValueError(f"x_a and x_b must be paired, got shapes {tuple(x_a.shape)} and {tuple(x_b.shape)}")
     dev = model_device(model)
-    za, _ = _encode_means(model, x_a)  # z(a): [P, D]
-    zb, _ = _encode_means(model, x_b)  # z(b): [P, D]
-    za, zb = za.to(dev), zb.to(dev)
+    za, zb = embed(model, x_a), embed(model, x_b)  # z(a), z(b): [P, D] each, on the model's device
     t = torch.linspace(0, 1, int(steps), device=dev)[None, :, None]  # [1, T, 1]
     z = (1 - t) * za[:, None] + t * zb[:, None]  # z(t) = (1 − t)·z(a) + t·z(b), [P, T, D]
     return model.decode_mean(z)  # [P, T, C, H, W]

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Ellipse
 
-from .core import _encode_means, CMAP, image_grid, new_figure, show_images
+from .core import image_grid, new_figure, show_images
+from .primitives import add_posterior_ellipses, class_colormap, class_scatter, latent_axes
 from ..device import model_device
+from ..losses import reparameterize
+from ..metrics import embed, posterior_stats
 
 __all__ = [
     "plot_latent_scatter", "plot_latent_manifold", "plot_posteriors_over_prior", "plot_encode_sample_decode",
@@ -29,24 +31,18 @@ def plot_latent_scatter(model, x: torch.Tensor, y: Optional[torch.Tensor] = None
 
     For an :class:`~vae_lib.Autoencoder` only points are drawn (it has no variance).
     """
-    mu, logvar = _encode_means(model, x)
+    mu, logvar = (t.cpu() if t is not None else None for t in posterior_stats(model, x))  # [N, D]; None for an AE
     i, j = dims
     fig = ax.figure if ax is not None else new_figure((5.2, 4.6))
     ax = ax if ax is not None else fig.add_subplot()
-    c = y.cpu().numpy() if y is not None else "tab:blue"
-    sc = ax.scatter(mu[:, i].numpy(), mu[:, j].numpy(), c=c, cmap=CMAP, s=4, alpha=0.6, vmin=-0.5, vmax=9.5)
+    class_scatter(ax, mu[:, [i, j]], y, colorbar=y is not None, s=4, alpha=0.6)
     if logvar is not None and ellipses > 0:
-        std = torch.exp(0.5 * logvar)
         step = max(1, mu.shape[0] // ellipses)
-        for k in range(0, min(mu.shape[0], step * ellipses), step):
-            ax.add_patch(Ellipse((float(mu[k, i]), float(mu[k, j])), 2 * n_std * float(std[k, i]),
-                                 2 * n_std * float(std[k, j]), fill=False, lw=1.2, ec="black", alpha=0.8))
-    if y is not None:
-        fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
-    ax.set_xlabel(f"$z_{{{i + 1}}}$")
-    ax.set_ylabel(f"$z_{{{j + 1}}}$")
-    ax.set_title(title or ("latent means with {:g}σ posterior ellipses".format(n_std) if logvar is not None
-                           else "latent codes (one point per input)"), fontsize=10)
+        every = slice(0, min(mu.shape[0], step * ellipses), step)  # ``ellipses`` inputs spread over x
+        add_posterior_ellipses(ax, mu[every], logvar[every], dims, n_std, colors="black", lw=1.2, alpha=0.8)
+    latent_axes(ax, dims, equal=False,
+                title=title or ("latent means with {:g}σ posterior ellipses".format(n_std) if logvar is not None
+                                else "latent codes (one point per input)"))
     return fig
 
 
@@ -66,6 +62,14 @@ def plot_latent_manifold(model, n: int = 15, extent: float = 3.0, dims: Tuple[in
     ax.set_title(f"decoded grid: $z_{{{dims[0] + 1}}}$, $z_{{{dims[1] + 1}}}$ from {-extent:g} to {extent:g}",
                  fontsize=10)
     return fig
+
+
+def _vae_stats(model, x: torch.Tensor, where: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(mu, logvar)`` of ``q(z|x)``, ``[N, D]`` each on the model's device; a clear error for a model without a variance."""
+    mu, logvar = posterior_stats(model, x)
+    if logvar is None:
+        raise TypeError(f"{where} draws q(z|x), so it needs a VAE; {type(model).__name__} has no posterior variance")
+    return mu, logvar
 
 
 def _prior_background(ax: Axes, extent: float) -> None:
@@ -99,27 +103,26 @@ def plot_posteriors_over_prior(model, x: torch.Tensor, y: Optional[torch.Tensor]
         highlight: how many inputs get an ellipse and a thumbnail (spread evenly over ``x``).
         extent: half-width of the plotted square, in prior standard deviations.
     """
-    from matplotlib import colormaps
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
     fig = new_figure((10.0, 4.4) if marginal else (5.6, 4.6))
     ax = fig.add_subplot(1, 2, 1) if marginal else fig.add_subplot()
     _prior_background(ax, extent)
-    plot_latent_scatter(model, x, y, ellipses=0, ax=ax)
-    mu, logvar = _encode_means(model, x)
-    std = torch.exp(0.5 * logvar)
+    mu, logvar = (t.cpu() for t in _vae_stats(model, x, "plot_posteriors_over_prior"))  # [N, D] each
+    std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²), [N, D]
+    sc = class_scatter(ax, mu[:, :2], y, colorbar=y is not None, s=4, alpha=0.6)
     if y is not None and highlight > 0:  # one input per label, labels spread over those present
         labels = torch.unique(y.cpu())
         picks = labels[torch.linspace(0, len(labels) - 1, min(highlight, len(labels))).round().long()]
         idx = torch.stack([(y.cpu() == lab).nonzero()[0, 0] for lab in picks])
     else:
         idx = torch.linspace(0, x.shape[0] - 1, highlight).round().long() if highlight > 0 else torch.zeros(0).long()
-    cmap = colormaps[CMAP]
-    colors = [cmap(int(y[k]) % 10) if y is not None else cmap(n % 10) for n, k in enumerate(idx.tolist())]
+    # each highlighted input in its class's colour, or in colours of its own without labels
+    cmap = sc.cmap if y is not None else class_colormap(max(1, len(idx)))
+    colors = [cmap(int(y[k]) if y is not None else n) for n, k in enumerate(idx.tolist())]
+    add_posterior_ellipses(ax, mu[idx], logvar[idx], (0, 1), n_std, colors=colors, face_alpha=0.25, lw=1.8, zorder=3)
     for c, k in zip(colors, idx.tolist()):
         m1, m2 = float(mu[k, 0]), float(mu[k, 1])
-        ax.add_patch(Ellipse((m1, m2), 2 * n_std * float(std[k, 0]), 2 * n_std * float(std[k, 1]),
-                             fill=True, fc=(*c[:3], 0.25), ec=c, lw=1.8, zorder=3))
         img = OffsetImage(x[k, 0].detach().cpu().numpy(), cmap="gray_r", zoom=0.9)
         r = math.hypot(m1, m2) or 1.0
         away = (34 * m1 / r, 34 * m2 / r) if math.hypot(m1, m2) > 1e-6 else (0.0, 34.0)  # thumbnail points outward
@@ -127,10 +130,7 @@ def plot_posteriors_over_prior(model, x: torch.Tensor, y: Optional[torch.Tensor]
                             bboxprops=dict(ec=c, lw=1.5), arrowprops=dict(arrowstyle="-", color=c, lw=1),
                             pad=0.1, zorder=4)
         ax.add_artist(ab)
-    ax.set_xlim(-extent, extent)
-    ax.set_ylim(-extent, extent)
-    ax.set_aspect("equal")
-    ax.set_title(f"prior N(0, I) (grey) and posteriors q(z|x) ({n_std:g}σ ellipses)", fontsize=10)
+    latent_axes(ax, (0, 1), extent, title=f"prior N(0, I) (grey) and posteriors q(z|x) ({n_std:g}σ ellipses)")
     if marginal:
         ax2 = fig.add_subplot(1, 2, 2)
         g = torch.linspace(-extent, extent, 400)
@@ -159,10 +159,8 @@ def _latent_background(ax: Axes, model, background: Optional[torch.Tensor], back
     """Faint scatter of the latent means of ``background: [N, C, H, W]`` images (coloured by ``background_y``)."""
     if background is None:
         return
-    mu, _ = _encode_means(model, background)
-    c = background_y.cpu().numpy() if background_y is not None else "0.6"
-    ax.scatter(mu[:, dims[0]].numpy(), mu[:, dims[1]].numpy(), c=c, cmap=CMAP, vmin=-0.5, vmax=9.5, s=4,
-               alpha=0.25, zorder=1)
+    mu = embed(model, background).cpu()  # [N, D]
+    class_scatter(ax, mu[:, list(dims)], background_y, color="0.6", s=4, alpha=0.25, zorder=1)
 
 
 def _framed(ax: Axes) -> Axes:
@@ -189,12 +187,14 @@ def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: 
     optional, coloured by ``background_y``) for context. Right: each ``z_k`` decoded,
     titled with its reconstruction error ``−log p(x|z_k)`` in nats per image.
     """
+    if int(n_samples) < 1:
+        raise ValueError(f"plot_encode_sample_decode needs n_samples >= 1 draws z ~ q(z|x), got {n_samples}")
     dev = model_device(model)
     x = x[:1].to(dev)
-    mu, logvar = model.encode(x)  # [1, D] each
+    mu, logvar = _vae_stats(model, x, "plot_encode_sample_decode")  # [1, D] each
     std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²)
     g = torch.Generator(device=dev).manual_seed(seed)
-    z = mu + std * torch.randn(n_samples, mu.shape[1], generator=g, device=dev)  # z_k = μ + σ ⊙ ε_k, [K, D]
+    z = reparameterize(mu[0], logvar[0], g, n_samples=n_samples)  # z_k = μ + σ ⊙ ε_k, [K, D]
     out = model.decode(z)  # [K, C, H, W]
     nll = (-model.log_likelihood(out, x)).cpu()  # −log p(x|z_k), [K] nats
     imgs = model.mean_image(out).cpu()
@@ -207,8 +207,7 @@ def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: 
     ax = fig.add_subplot(gs[:, 1])
     half = zoom * float(max(s[i], s[j]))
     _latent_background(ax, model, background, background_y, dims)
-    ax.add_patch(Ellipse((float(m[i]), float(m[j])), 2 * n_std * float(s[i]), 2 * n_std * float(s[j]),
-                         fill=True, fc="tab:blue", alpha=0.15, ec="tab:blue", lw=1.5, zorder=2))
+    add_posterior_ellipses(ax, mu, logvar, dims, n_std, colors="tab:blue", face_alpha=0.15, lw=1.5, zorder=2)
     ax.plot([float(m[i])], [float(m[j])], "ko", ms=6, zorder=3)
     ax.annotate("μ(x)", (float(m[i]), float(m[j])), textcoords="offset points", xytext=(6, -12), fontsize=9)
     for k in range(n_samples):
@@ -217,9 +216,7 @@ def plot_encode_sample_decode(model, x: torch.Tensor, n_samples: int = 4, seed: 
                     xytext=(5, 4), fontsize=9, color="tab:red")
     ax.set_xlim(float(m[i]) - half, float(m[i]) + half)
     ax.set_ylim(float(m[j]) - half, float(m[j]) + half)
-    ax.set_aspect("equal")
-    ax.set_xlabel(f"$z_{{{i + 1}}}$")
-    ax.set_ylabel(f"$z_{{{j + 1}}}$")
+    latent_axes(ax, dims)
     ax.set_title(f"encoder: μ = ({float(m[i]):.2f}, {float(m[j]):.2f}), σ = ({float(s[i]):.3f}, "
                  f"{float(s[j]):.3f})\nshaded: {n_std:g}σ region of q(z|x); ×: samples", fontsize=9)
     ax.grid(alpha=0.3)
@@ -245,9 +242,9 @@ def plot_posterior_width(model, x_a: torch.Tensor, x_b: torch.Tensor,
     """
     dev = model_device(model)
     x_a, x_b = x_a.to(dev), x_b.to(dev)
-    (mu_a, lv_a), (mu_b, lv_b) = model.encode(x_a), model.encode(x_b)  # [K, D] each
-    sd_a, sd_b = torch.exp(0.5 * lv_a).cpu(), torch.exp(0.5 * lv_b).cpu()  # σ, [K, D]
-    mu_a, mu_b = mu_a.cpu(), mu_b.cpu()
+    (mu_a, lv_a), (mu_b, lv_b) = (tuple(t.cpu() for t in _vae_stats(model, xs, "plot_posterior_width"))
+                                  for xs in (x_a, x_b))  # [K, D] each
+    sd_a, sd_b = torch.exp(0.5 * lv_a), torch.exp(0.5 * lv_b)  # σ, [K, D]
     gm_a = sd_a.log().mean(-1).exp().median().item()  # median geometric-mean σ
     gm_b = sd_b.log().mean(-1).exp().median().item()
     k_pairs = x_a.shape[0]
@@ -260,13 +257,11 @@ def plot_posterior_width(model, x_a: torch.Tensor, x_b: torch.Tensor,
     left.set_title(f"pairs 1–{k_pairs}, left to right\ntop: {labels[0]}\nbottom: {labels[1]}", fontsize=9)
     ax = fig.add_subplot(gs[0, 1])
     _latent_background(ax, model, background, background_y, dims)
+    add_posterior_ellipses(ax, mu_a, lv_a, dims, n_std, colors="tab:blue", lw=1.6, zorder=3)
+    add_posterior_ellipses(ax, mu_b, lv_b, dims, n_std, colors="tab:red", lw=1.6, ls="--", zorder=3)
     for k in range(k_pairs):
         a, b = (float(mu_a[k, i]), float(mu_a[k, j])), (float(mu_b[k, i]), float(mu_b[k, j]))
         ax.plot([a[0], b[0]], [a[1], b[1]], color="0.5", lw=0.8, zorder=2)
-        ax.add_patch(Ellipse(a, 2 * n_std * float(sd_a[k, i]), 2 * n_std * float(sd_a[k, j]), fill=False,
-                             ec="tab:blue", lw=1.6, zorder=3))
-        ax.add_patch(Ellipse(b, 2 * n_std * float(sd_b[k, i]), 2 * n_std * float(sd_b[k, j]), fill=False,
-                             ec="tab:red", lw=1.6, ls="--", zorder=3))
         ax.annotate(str(k + 1), a, textcoords="offset points", xytext=(4, 4), fontsize=8, color="tab:blue")
         ax.annotate(str(k + 1), b, textcoords="offset points", xytext=(4, 4), fontsize=8, color="tab:red")
     ax.plot([], [], color="tab:blue", lw=1.6, label=f"{labels[0]}: median σ {gm_a:.3f}")
@@ -277,10 +272,7 @@ def plot_posterior_width(model, x_a: torch.Tensor, x_b: torch.Tensor,
     centre, half = (lo + hi) / 2, 0.6 * float((hi - lo).max())  # square view, 20 % margin
     ax.set_xlim(float(centre[0]) - half, float(centre[0]) + half)
     ax.set_ylim(float(centre[1]) - half, float(centre[1]) + half)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel(f"$z_{{{i + 1}}}$")
-    ax.set_ylabel(f"$z_{{{j + 1}}}$")
-    ax.set_title(f"{n_std:g}σ ellipses of q(z|x): σ grows ×{gm_b / gm_a:.1f}", fontsize=10)
+    latent_axes(ax, dims, title=f"{n_std:g}σ ellipses of q(z|x): σ grows ×{gm_b / gm_a:.1f}")
     ax.grid(alpha=0.3)
     return fig
 
@@ -296,7 +288,7 @@ def plot_aggregate_posterior(models, x: torch.Tensor, y: Optional[torch.Tensor] 
     ``[-extent, extent]²``, with the same prior contours: prior mass where ``q`` is pale is a hole.
     Contours are drawn at the prior density of its 1σ, 2σ and 3σ circles (their levels for ``N(0, I)``).
     """
-    from ..metrics import _log_aggregate, posterior_stats
+    from ..metrics import _log_aggregate  # TODO(lead): a public name in metrics (the aggregate density log q(z))
 
     if not isinstance(models, dict):
         models = {"": models}
@@ -310,18 +302,18 @@ def plot_aggregate_posterior(models, x: torch.Tensor, y: Optional[torch.Tensor] 
             raise ValueError(f"plot_aggregate_posterior needs latent_dim=2, got {model.latent_dim}")
         dev = model_device(model)
         with torch.no_grad():
-            mu, logvar = posterior_stats(model, x)  # [N, 2] each
+            mu, logvar = _vae_stats(model, x, "plot_aggregate_posterior")  # [N, 2] each
             gen = torch.Generator(device=dev).manual_seed(seed)
             idx = torch.randperm(mu.shape[0], generator=gen, device=dev)[:n_points]
-            z = mu[idx] + torch.exp(0.5 * logvar[idx]) * torch.randn(idx.shape[0], 2, generator=gen, device=dev)
+            z = reparameterize(mu[idx], logvar[idx], gen)  # one z ~ q(z|x_n) per shown input, [n, 2]
             log_p = model.prior_log_prob(zz.to(dev)).cpu().reshape(n_grid, n_grid)  # log p(z) on the grid
             log_q = _log_aggregate(zz.to(dev), mu, logvar).cpu().reshape(n_grid, n_grid)  # log q(z) on the grid
         p, q = log_p.exp().numpy(), log_q.exp().numpy()
         box = (-extent, extent, -extent, extent)
         ax = row[0]
-        c = y[idx.cpu()].cpu().numpy() if y is not None else "tab:blue"
-        sc = ax.scatter(z[:, 0].cpu().numpy(), z[:, 1].cpu().numpy(), c=c, cmap=CMAP, s=3, alpha=0.5,
-                        vmin=-0.5, vmax=9.5)
+        labels = y.cpu()[idx.cpu()] if y is not None else None
+        class_scatter(ax, z.cpu(), labels, n_classes=int(y.max()) + 1 if y is not None else None,
+                      colorbar=y is not None, s=3, alpha=0.5)
         ax.contour(g.numpy(), g.numpy(), p, levels=levels, colors="black", linewidths=1.0)
         ax.set_title(f"{name + ': ' if name else ''}codes z ~ q(z|x), contours of p(z)", fontsize=9)
         ax2 = row[1]
@@ -329,12 +321,6 @@ def plot_aggregate_posterior(models, x: torch.Tensor, y: Optional[torch.Tensor] 
         ax2.contour(g.numpy(), g.numpy(), p, levels=levels, colors="white", linewidths=1.0)
         ax2.set_title(f"{name + ': ' if name else ''}density of q(z), contours of p(z)", fontsize=9)
         fig.colorbar(im, ax=ax2, label="density")
-        if y is not None:
-            fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
         for a in row:
-            a.set_xlim(-extent, extent)
-            a.set_ylim(-extent, extent)
-            a.set_aspect("equal")
-            a.set_xlabel("$z_1$")
-            a.set_ylabel("$z_2$")
+            latent_axes(a, (0, 1), extent)
     return fig

@@ -21,7 +21,8 @@ widget                        kernel-free twin              chapter
 ``latent_explorer``           ``latent_scrubber``           5
 ============================  ============================  =======
 
-An explorer exposes what it shows, so that tests and teachers can drive it from Python::
+An explorer (an :class:`Explorer`) exposes what it shows, so that tests and teachers can drive it
+from Python::
 
     w = mu_sigma_explorer()
     w.controls["sigma"].value = 0.2   # any control, by name; the picture is redrawn at once
@@ -29,8 +30,14 @@ An explorer exposes what it shows, so that tests and teachers can drive it from 
     w.image.value                     # the PNG bytes shown (w.images: every picture, by name)
     w.text.value                      # the text line under the picture
 
+Each picture is a :class:`View`: an object that draws its figure once and then, in
+``update(**values)``, moves its artists to the controls' values and returns the numbers shown.
+That is the whole contract between an explorer and its pictures.
+
 Extreme values are clamped, never passed on to the maths: σ is floored at ``SIGMA_MIN``
-and ``|μ|`` capped at ``MU_MAX`` for the densities, plot limits are always finite.
+and ``|μ|`` capped at ``MU_MAX`` for the densities, plot limits are always finite. Counts
+(``n_samples``, ``steps``, ``trials``, ``max_points``, ...) below their minimum raise a
+``ValueError`` that names the argument.
 
 Colab: ipywidgets 8 needs Colab's custom widget manager. Run
 ``from google.colab import output; output.enable_custom_widget_manager()`` once per
@@ -41,7 +48,7 @@ The code lives in one module per chapter (``mu_sigma``, ``posterior``, ``reparam
 """
 from __future__ import annotations
 
-from ._base import SIGMA_MIN, MU_MAX, DPI, MAX_FRAMES
+from ._base import SIGMA_MIN, MU_MAX, DPI, MAX_FRAMES, Explorer, View
 from .mu_sigma import mu_sigma_explorer, mu_sigma_scrubber
 from .posterior import posterior_prior_explorer, posterior_prior_scrubber
 from .reparam import reparam_explorer, reparam_scrubber
@@ -49,6 +56,8 @@ from .beta import beta_explorer, beta_scrubber
 from .latent import latent_explorer, latent_scrubber
 
 __all__ = [
+    "Explorer",
+    "View",
     "mu_sigma_explorer",
     "mu_sigma_scrubber",
     "posterior_prior_explorer",

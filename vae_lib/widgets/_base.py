@@ -5,22 +5,36 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+import operator
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import ipywidgets as widgets
 import matplotlib as mpl
 import numpy as np
 import torch
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..plots.core import CMAP, _encode_means, new_figure, tile_images
+from ..metrics import posterior_stats
+from ..plots import class_scatter, new_figure, tile_images
 
 SIGMA_MIN = 1e-3  # σ is floored here for densities and sampling (σ → 0 would divide by zero)
 MU_MAX = 1e6  # |μ| is capped here so μ² and the score estimates stay finite in float32
 DPI = 80  # resolution of the live pictures; figures are a few inches wide
 MAX_FRAMES = 12  # default frame budget of a scrubber: a few hundred KB per page
+
+
+def _check_count(where: str, name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int, or a ``ValueError`` that names the argument and the smallest value allowed."""
+    try:
+        n = operator.index(value)  # ints (and NumPy ints) only: 2.5 or "3" are mistakes, not counts
+    except TypeError:
+        raise ValueError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}") from None
+    if n < minimum:
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {n}")
+    return n
 
 
 def _encode_png(fig: Figure) -> bytes:
@@ -69,20 +83,41 @@ def _int_slider(name: str, value: int, lo: int, hi: int) -> widgets.IntSlider:
                              continuous_update=True, layout=widgets.Layout(width="420px"))
 
 
-class _Panel:
-    """One figure, the object that redraws it, and the Image widget that shows it.
+@runtime_checkable
+class View(Protocol):
+    """What a widget's picture must provide: the contract between an explorer and its views.
 
-    ``view.update(**values) -> dict`` changes the artists' data in place (they are created
-    once) and returns the numbers shown. ``names``: the controls the view reads.
+    A view draws its figure's artists once, when it is built, and then changes their data in
+    place. Every view in :mod:`vae_lib.widgets` is one; a teacher's own view needs only these
+    three members to be shown by an explorer.
 
-    Blitting: a view may list in ``view.dynamic`` the artists that its updates change. The
-    rest of the figure (axes, ticks, labels, the cloud of codes) is then drawn once and kept
-    as a bitmap; an update pastes that bitmap back and draws only the dynamic artists, which
-    is several times faster than a full draw. A view sets ``view.needs_full = True`` when an
-    update changed something static too (axis limits): that update redraws everything.
+    Attributes:
+        dynamic: the artists that :meth:`update` changes, or ``None``. With a list, the rest of
+            the figure (axes, ticks, labels, the cloud of codes) is drawn once and kept as a
+            bitmap; an update pastes that bitmap back and draws only these artists, several
+            times faster than a full draw. With ``None`` every update draws the whole figure.
+        needs_full: set to ``True`` by an update that changed something static too (axis
+            limits): that update draws the whole figure and takes a new bitmap.
     """
 
-    def __init__(self, fig: Figure, view, names: Sequence[str], dpi: int):
+    dynamic: Optional[Sequence[Artist]]
+    needs_full: bool
+
+    def update(self, **values) -> Dict[str, float]:
+        """Move the artists to the controls' ``values`` (by name); return the numbers shown, as floats."""
+        ...
+
+
+class _Panel:
+    """One figure, the :class:`View` that redraws it, and the Image widget that shows it.
+
+    ``names``: the controls the view reads; ``view.update`` is called with those values only.
+    """
+
+    def __init__(self, fig: Figure, view: View, names: Sequence[str], dpi: int):
+        if not isinstance(view, View):
+            raise TypeError(f"{type(view).__name__} is not a widget View: it needs update(**values) -> dict and "
+                            f"the attributes dynamic (a list of artists, or None) and needs_full (bool)")
         self.fig, self.view, self.names, self.dpi = fig, view, tuple(names), dpi
         self.image = widgets.Image(format="png")
         if fig.dpi != dpi:
@@ -92,12 +127,12 @@ class _Panel:
 
     def render(self, values: Dict[str, object]) -> Dict[str, float]:
         state = self.view.update(**{k: values[k] for k in self.names})
-        dynamic = getattr(self.view, "dynamic", None)
+        dynamic = self.view.dynamic
         canvas = self.fig.canvas
         if dynamic is None:
             canvas.draw()
         else:
-            if self._background is None or getattr(self.view, "needs_full", False):
+            if self._background is None or self.view.needs_full:
                 for a in dynamic:
                     a.set_animated(True)  # left out of the full draw: the background is clean
                 canvas.draw()
@@ -114,8 +149,9 @@ class _Panel:
         return state
 
 
-class _Explorer(widgets.VBox):
-    """A VBox of controls and pictures that redraws the pictures when a control changes.
+class Explorer(widgets.VBox):
+    """What every ``*_explorer`` returns: an ``ipywidgets.VBox`` of controls and pictures that
+    redraws the pictures when a control changes.
 
     Attributes:
         controls: ``{name: widget}``; set ``controls[name].value`` to move a control.
@@ -167,6 +203,10 @@ class _Explorer(widgets.VBox):
         self.text.value = self._describe(state)
 
 
+# Documented, and cross-referenced from the factories' return types, as vae_lib.widgets.X.
+Explorer.__module__ = View.__module__ = "vae_lib.widgets"
+
+
 def _set_tile(artist, images: torch.Tensor, nrow: int) -> None:
     """Put a tiled grid of ``[N, C, H, W]`` images into an existing ``AxesImage``."""
     artist.set_data(tile_images(images, nrow))
@@ -181,12 +221,35 @@ def _image_axes(ax: Axes, images: torch.Tensor, nrow: int, title: str = ""):
     return art
 
 
-def _scatter_codes(ax: Axes, mu2: np.ndarray, colours: Optional[np.ndarray], alpha: float = 0.35):
-    """The faint cloud of posterior means (or autoencoder codes) in the plane shown."""
-    c = colours if colours is not None else "tab:blue"
-    return ax.scatter(mu2[:, 0], mu2[:, 1], c=c, cmap=CMAP if colours is not None else None, s=3, alpha=alpha,
-                      vmin=-0.5 if colours is not None else None, vmax=9.5 if colours is not None else None,
-                      linewidths=0, rasterized=True)
+class _Codes:
+    """Every input's code, computed once, and the seeded subset drawn as a faint cloud.
+
+    Attributes:
+        mu: ``[N, D]`` posterior means (an autoencoder's codes), on the CPU.
+        logvar: ``[N, D]`` posterior log-variances, or ``None`` for an autoencoder.
+        cloud: ``[M, 2]`` the plane ``dims`` of at most ``max_points`` of the codes.
+        labels: ``[M]`` their labels, or ``None``; ``n_classes`` of the whole ``y``.
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor], dims: Tuple[int, int],
+                 max_points: int, seed: int, where: str):
+        _check_count(where, "max_points", max_points)
+        mu, logvar = posterior_stats(model, x)  # [N, D] each (logvar None for an autoencoder), on the model's device
+        self.mu, self.logvar = mu.cpu(), (logvar.cpu() if logvar is not None else None)
+        d = mu.shape[1]
+        if d < 2:
+            raise ValueError(f"{where} draws a latent plane: it needs latent_dim >= 2, got {d}")
+        if not (0 <= dims[0] < d and 0 <= dims[1] < d):
+            raise ValueError(f"{where}: dims {tuple(dims)} out of range for latent_dim={d}")
+        keep = torch.randperm(mu.shape[0], generator=torch.Generator().manual_seed(seed))[:max_points]
+        self.cloud = self.mu[keep][:, list(dims)].numpy()
+        self.labels = y.detach().cpu()[keep].numpy() if y is not None else None
+        self.n_classes = int(y.max()) + 1 if y is not None and len(y) else None
+
+    def scatter(self, ax: Axes, alpha: float = 0.35):
+        """The faint cloud of codes in the plane shown (:func:`vae_lib.plots.class_scatter`)."""
+        return class_scatter(ax, self.cloud, self.labels, n_classes=self.n_classes, s=3, alpha=alpha,
+                             linewidths=0, rasterized=True)
 
 
 def _plane_limit(mu2: np.ndarray, at_least: float = 3.0) -> float:
@@ -195,22 +258,6 @@ def _plane_limit(mu2: np.ndarray, at_least: float = 3.0) -> float:
         return at_least
     q = float(np.quantile(np.abs(mu2), 0.995))
     return max(at_least, 1.08 * q) if math.isfinite(q) else at_least
-
-
-def _codes(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor], dims: Tuple[int, int], max_points: int,
-           seed: int):
-    """Posterior means (and log-variances) of every ``x`` once, on the CPU, plus the subset drawn as a cloud."""
-    mu, logvar = _encode_means(model, x)  # [N, D] each (logvar None for an autoencoder)
-    d = mu.shape[1]
-    if d < 2:
-        raise ValueError(f"this widget draws a latent plane: it needs latent_dim >= 2, got {d}")
-    if not (0 <= dims[0] < d and 0 <= dims[1] < d):
-        raise ValueError(f"dims {tuple(dims)} out of range for latent_dim={d}")
-    g = torch.Generator().manual_seed(seed)
-    keep = torch.randperm(mu.shape[0], generator=g)[:max_points]
-    cloud = mu[keep][:, list(dims)].numpy()
-    colours = y.detach().cpu()[keep].numpy() if y is not None else None
-    return mu, logvar, cloud, colours
 
 
 def _sticky(old: Optional[Tuple[float, float]], lo: float, hi: float, margin: float = 0.15):

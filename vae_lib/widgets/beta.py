@@ -12,30 +12,32 @@ import torch
 from IPython.display import HTML
 from matplotlib.figure import Figure
 
-from ._base import _Explorer, _figure, _finite, _pad, _Panel, DPI, MAX_FRAMES
+from ._base import _check_count, _figure, _finite, _pad, _Panel, DPI, Explorer, MAX_FRAMES
 from ..device import model_device
 from ..metrics import SweepPoint
-from ..plots import jshtml_scrubber, tile_images
-from ..plots.curves import plot_rate_distortion
+from ..plots import jshtml_scrubber, plot_rate_distortion, tile_images
 
 __all__ = ["beta_explorer", "beta_scrubber"]
 
 
 @torch.no_grad()
-def _beta_cache(points: Sequence[SweepPoint], x: torch.Tensor, n_images: int, n_prior: int, seed: int):
+def _beta_cache(points: Sequence[SweepPoint], x: torch.Tensor, n_images: int, n_samples: int, seed: int,
+                where: str):
     """Per point, computed once: the tiles of inputs over reconstructions, and of prior samples."""
+    _check_count(where, "n_images", n_images)
+    _check_count(where, "n_samples", n_samples)
     pts = sorted(points, key=lambda p: p.beta)
     if not pts:
-        raise ValueError("beta_explorer needs at least one SweepPoint")
+        raise ValueError(f"{where} needs at least one SweepPoint (e.g. from vl.beta_sweep)")
     x = x[:n_images].detach().cpu()
     out = []
     for p in pts:
         dev = model_device(p.model)
         recon = p.model.reconstruct(x.to(dev)).cpu()  # decoded posterior means, [n, C, H, W]
         g = torch.Generator(device=dev).manual_seed(seed)  # the same z ~ p(z) for every β (standard prior)
-        samples = p.model.sample(n_prior, generator=g).cpu()
+        samples = p.model.sample(n_samples, generator=g).cpu()
         mse = _finite(((recon - x) ** 2).mean())
-        out.append((tile_images(torch.cat([x, recon]), x.shape[0]), tile_images(samples, math.ceil(n_prior / 2)), mse))
+        out.append((tile_images(torch.cat([x, recon]), x.shape[0]), tile_images(samples, math.ceil(n_samples / 2)), mse))
     return pts, out
 
 
@@ -57,6 +59,7 @@ class _BetaView:
         (self.mark,) = self.ax_rd.plot([], [], "o", ms=13, mfc="none", mec="tab:red", mew=2.2, zorder=5,
                                       scalex=False, scaley=False)
         self.dynamic = [self.art_r, self.art_p, self.mark, ax_r.title, ax_p.title, self.ax_rd.title]
+        self.needs_full = False
 
     def update(self, beta: float) -> Dict[str, float]:
         betas = [p.beta for p in self.pts]
@@ -80,8 +83,8 @@ def _describe_beta(s: Dict[str, float]) -> str:
 
 
 def beta_explorer(points: Sequence[SweepPoint], x: torch.Tensor, beta: Optional[float] = None, n_images: int = 8,
-                  n_prior: int = 16, seed: int = 0, figsize: Tuple[float, float] = (8.0, 3.6),
-                  dpi: int = DPI) -> widgets.VBox:
+                  n_samples: int = 16, seed: int = 0, figsize: Tuple[float, float] = (8.0, 3.6),
+                  dpi: int = DPI) -> Explorer:
     """Pick β along a β sweep: reconstructions, prior samples and the rate–distortion curve (chapter 4).
 
     Everything is computed once when the widget is built (one reconstruction and one set of
@@ -92,41 +95,41 @@ def beta_explorer(points: Sequence[SweepPoint], x: torch.Tensor, beta: Optional[
             (each has ``beta``, ``model``, ``rate``, ``distortion``); β = 0 is fine.
         x: images ``[N, C, H, W]``; the first ``n_images`` are reconstructed.
         beta: the β shown first (the nearest point); default the one nearest 1.
-        n_images: inputs reconstructed.
-        n_prior: prior samples decoded (the same ``z`` for every model).
+        n_images: inputs reconstructed (at least 1).
+        n_samples: prior samples ``z ~ p(z)`` decoded (the same ``z`` for every model; at least 1).
         seed: seeds the prior samples.
         figsize: figure size in inches.
         dpi: resolution of the picture.
 
     Returns:
-        A ``VBox`` with ``controls`` ``{"beta"}`` (a ``SelectionSlider`` whose values are the
+        An :class:`Explorer` with ``controls`` ``{"beta"}`` (a ``SelectionSlider`` whose values are the
         β floats) and ``state`` ``{"beta", "rate", "distortion", "recon_mse"}``.
     """
-    pts, cache = _beta_cache(points, x, n_images, n_prior, seed)
+    pts, cache = _beta_cache(points, x, n_images, n_samples, seed, "beta_explorer")
     betas = [p.beta for p in pts]
     start = betas[int(np.argmin([abs(b - (1.0 if beta is None else float(beta))) for b in betas]))]
     fig = _figure(figsize, dpi)
     view = _BetaView(fig, pts, cache, x.shape[1] == 1)
     slider = widgets.SelectionSlider(options=[(f"{b:g}", b) for b in betas], value=start, description="β",
                                      continuous_update=True, layout=widgets.Layout(width="420px"))
-    return _Explorer({"beta": slider}, {"main": _Panel(fig, view, ("beta",), dpi)}, _describe_beta)
+    return Explorer({"beta": slider}, {"main": _Panel(fig, view, ("beta",), dpi)}, _describe_beta)
 
 
-def beta_scrubber(points: Sequence[SweepPoint], x: torch.Tensor, n_images: int = 8, n_prior: int = 16,
+def beta_scrubber(points: Sequence[SweepPoint], x: torch.Tensor, n_images: int = 8, n_samples: int = 16,
                   seed: int = 0, figsize: Tuple[float, float] = (8.0, 3.6), interval: int = 1000) -> HTML:
     """The kernel-free twin of :func:`beta_explorer`: one frame per β (at most 12, evenly picked).
 
     Args:
         points: the sweep, :class:`vae_lib.SweepPoint` objects.
         x: images ``[N, C, H, W]``; the first ``n_images`` are reconstructed.
-        n_images, n_prior, seed: as for :func:`beta_explorer`.
+        n_images, n_samples, seed: as for :func:`beta_explorer`.
         figsize: figure size in inches.
         interval: milliseconds per frame when playing.
 
     Returns:
         ``IPython.display.HTML`` with a JavaScript player.
     """
-    pts, cache = _beta_cache(points, x, n_images, n_prior, seed)
+    pts, cache = _beta_cache(points, x, n_images, n_samples, seed, "beta_scrubber")
     keep = sorted(set(np.linspace(0, len(pts) - 1, min(len(pts), MAX_FRAMES)).round().astype(int).tolist()))
 
     def draw(fig: Figure, b) -> None:

@@ -6,15 +6,16 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import ipywidgets as widgets
 import numpy as np
 import torch
 from IPython.display import HTML
 from matplotlib.figure import Figure
 
-from ._base import _Explorer, _figure, _finite, _float_slider, _pad, _Panel, _sticky, DPI, MU_MAX, SIGMA_MIN
-from ..losses import kl_standard_normal
-from ..plots.core import jshtml_scrubber
+from ._base import (
+    _check_count, _figure, _finite, _float_slider, _pad, _Panel, _sticky, DPI, Explorer, MU_MAX, SIGMA_MIN,
+)
+from ..losses import kl_standard_normal, reparameterize
+from ..plots import jshtml_scrubber
 
 __all__ = ["mu_sigma_explorer", "mu_sigma_scrubber"]
 
@@ -37,8 +38,9 @@ class _MuSigmaView:
     # moves of σ keep the axes (and the update only redraws the curves); above 4.5, q is cut.
     Y_TOPS = (0.5, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5)
 
-    def __init__(self, fig: Figure, eps: np.ndarray, x_range: Tuple[float, float], bins: int = 60):
-        self.eps, self.x_range, self.bins = eps, (float(x_range[0]), float(x_range[1])), bins
+    def __init__(self, fig: Figure, n_samples: int, seed: int, x_range: Tuple[float, float], bins: int = 60):
+        self.n_samples, self.seed = n_samples, seed
+        self.x_range, self.bins = (float(x_range[0]), float(x_range[1])), bins
         self.ax = ax = fig.add_subplot()
         zero = np.zeros(2)
         self.hist = ax.stairs(np.zeros(bins), np.linspace(0, 1, bins + 1), fill=True, alpha=0.3, color="tab:blue",
@@ -64,7 +66,9 @@ class _MuSigmaView:
         q_pdf = _normal_pdf(grid, mu, sigma)
         self.prior.set_data(grid, _normal_pdf(grid, 0.0, 1.0))
         self.q.set_data(grid, q_pdf)
-        z = mu + sigma * self.eps  # z = μ + σ ε, the same ε every time so the histogram slides
+        g = torch.Generator().manual_seed(self.seed)  # the same ε every time, so the histogram slides
+        m, logvar = torch.tensor(mu, dtype=torch.float64), torch.tensor(2.0 * math.log(sigma), dtype=torch.float64)
+        z = reparameterize(m, logvar, g, n_samples=self.n_samples).numpy()  # z = μ + σ ε, [S]
         edges = np.linspace(lo, hi, self.bins + 1)
         counts, _ = np.histogram(z, bins=edges)
         dens = counts / (len(z) * (edges[1] - edges[0]))  # a density, comparable with the curves
@@ -87,15 +91,10 @@ def _describe_mu_sigma(s: Dict[str, float]) -> str:
             f"samples: mean {s['sample_mean']:.3g}, std {s['sample_std']:.3g})")
 
 
-def _fixed_eps(n: int, seed: int) -> np.ndarray:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, generator=g, dtype=torch.float64).numpy()  # ε ~ N(0, 1), [n]
-
-
 def mu_sigma_explorer(mu: float = 0.0, sigma: float = 1.0, mu_range: Tuple[float, float] = (-3.0, 3.0),
                       sigma_range: Tuple[float, float] = (0.05, 3.0), n_samples: int = 2000, seed: int = 0,
                       x_range: Tuple[float, float] = (-6.0, 6.0), figsize: Tuple[float, float] = (6.0, 3.2),
-                      dpi: int = DPI) -> widgets.VBox:
+                      dpi: int = DPI) -> Explorer:
     """A 1-D posterior ``q(z) = N(μ, σ²)`` against the prior ``p(z) = N(0, 1)`` (chapter 1).
 
     Shows both densities, a histogram of ``n_samples`` draws ``z = μ + σ ε`` (the same ``ε``
@@ -107,20 +106,23 @@ def mu_sigma_explorer(mu: float = 0.0, sigma: float = 1.0, mu_range: Tuple[float
         sigma: initial σ (floored at ``SIGMA_MIN`` = 1e-3 for the maths).
         mu_range: ``(min, max)`` of the μ slider.
         sigma_range: ``(min, max)`` of the σ slider; a minimum of 0 is allowed (σ is floored).
-        n_samples: draws in the histogram.
+        n_samples: draws in the histogram (at least 1).
         seed: seeds the fixed ``ε``.
         x_range: the z-axis shown; it widens on its own when ``μ ± 4σ`` leaves it.
         figsize: figure size in inches.
         dpi: resolution of the picture.
 
     Returns:
-        A ``VBox`` with ``controls`` ``{"mu", "sigma"}`` and ``state`` ``{"mu", "sigma", "kl",
+        An :class:`Explorer` with ``controls`` ``{"mu", "sigma"}`` and ``state`` ``{"mu", "sigma", "kl",
         "sample_mean", "sample_std", "q_peak"}`` (see the module docstring).
+
+    Raises:
+        ValueError: if ``n_samples < 1``.
     """
     fig = _figure(figsize, dpi)
-    view = _MuSigmaView(fig, _fixed_eps(n_samples, seed), x_range)
+    view = _MuSigmaView(fig, _check_count("mu_sigma_explorer", "n_samples", n_samples), seed, x_range)
     controls = {"mu": _float_slider("μ", mu, *mu_range), "sigma": _float_slider("σ", sigma, *sigma_range)}
-    return _Explorer(controls, {"main": _Panel(fig, view, ("mu", "sigma"), dpi)}, _describe_mu_sigma)
+    return Explorer(controls, {"main": _Panel(fig, view, ("mu", "sigma"), dpi)}, _describe_mu_sigma)
 
 
 def _tour_mu_sigma() -> List[Tuple[float, float]]:
@@ -137,7 +139,7 @@ def mu_sigma_scrubber(values: Optional[Sequence[Tuple[float, float]]] = None, n_
     Args:
         values: the ``(μ, σ)`` pairs, one frame each; default a 12-frame tour (q slides away
             from the prior at σ = 1, then narrows and widens at μ = 0).
-        n_samples: draws in the histogram.
+        n_samples: draws in the histogram (at least 1).
         seed: seeds the fixed ``ε``.
         x_range: the z-axis shown (widens when needed).
         figsize: figure size in inches.
@@ -146,9 +148,9 @@ def mu_sigma_scrubber(values: Optional[Sequence[Tuple[float, float]]] = None, n_
     Returns:
         ``IPython.display.HTML`` with a JavaScript player (works without a kernel).
     """
-    eps = _fixed_eps(n_samples, seed)
+    _check_count("mu_sigma_scrubber", "n_samples", n_samples)
 
     def draw(fig: Figure, v) -> None:
-        _MuSigmaView(_pad(fig), eps, x_range).update(*v)
+        _MuSigmaView(_pad(fig), n_samples, seed, x_range).update(*v)
 
     return jshtml_scrubber(draw, list(values) if values is not None else _tour_mu_sigma(), figsize, interval)

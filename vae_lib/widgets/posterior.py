@@ -6,22 +6,21 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import ipywidgets as widgets
 import numpy as np
 import torch
 from IPython.display import HTML
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, Ellipse
+from matplotlib.patches import Circle
 from torch import nn
 
 from ._base import (
-    _codes, _Explorer, _figure, _finite, _image_axes, _int_slider, _pad, _Panel, _plane_limit,
-    _scatter_codes, _set_tile, DPI,
+    _check_count, _Codes, _figure, _finite, _image_axes, _int_slider, _pad, _Panel, _plane_limit, _set_tile, DPI,
+    Explorer,
 )
 from ..device import model_device
-from ..losses import gaussian_log_prob, kl_standard_normal
+from ..losses import gaussian_log_prob, kl_standard_normal, reparameterize
 from ..model import VAE
-from ..plots import jshtml_scrubber, tile_images
+from ..plots import add_posterior_ellipses, jshtml_scrubber, latent_axes, tile_images
 
 __all__ = ["posterior_prior_explorer", "posterior_prior_scrubber"]
 
@@ -29,49 +28,39 @@ __all__ = ["posterior_prior_explorer", "posterior_prior_scrubber"]
 class _PosteriorView:
     """The latent plane (prior circles, cloud of means, one q(z|x) with samples) beside x and decodings."""
 
-    def __init__(self, fig: Figure, model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor],
-                 mu: torch.Tensor, logvar: torch.Tensor, kl: torch.Tensor, cloud: np.ndarray,
-                 colours: Optional[np.ndarray], dims: Tuple[int, int], n_samples: int):
-        self.model, self.x, self.y, self.mu, self.logvar, self.kl = model, x, y, mu, logvar, kl
+    def __init__(self, fig: Figure, model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor], codes: _Codes,
+                 kl: torch.Tensor, dims: Tuple[int, int], n_samples: int):
+        self.model, self.x, self.y, self.kl = model, x, y, kl
+        self.mu, self.logvar = codes.mu, codes.logvar  # [N, D] each
         self.dims, self.n_samples = tuple(dims), n_samples
         gs = fig.add_gridspec(2, 2, width_ratios=(1.45, 1), height_ratios=(1, 1))
         self.ax = ax = fig.add_subplot(gs[:, 0])
         ax_x, ax_s = fig.add_subplot(gs[0, 1]), fig.add_subplot(gs[1, 1])
-        _scatter_codes(ax, cloud, colours, alpha=0.25)
+        codes.scatter(ax, alpha=0.25)
         for r, lab in ((1, "p(z): 1σ and 2σ"), (2, None)):
             ax.add_patch(Circle((0, 0), r, fill=False, ls="--", lw=1.2, ec="0.3", label=lab))
-        self.ell = [Ellipse((0, 0), 1, 1, fill=False, lw=2, ec="tab:red",
-                            label="q(z|x): 1σ and 2σ" if k == 1 else None) for k in (1, 2)]
-        for e in self.ell:
-            ax.add_patch(e)
+        # the 1σ and 2σ ellipses of q(z|x), moved to the chosen input by each update
+        self.ell = [add_posterior_ellipses(ax, self.mu[0], self.logvar[0], self.dims, k, colors="tab:red", lw=2,
+                                           label="q(z|x): 1σ and 2σ" if k == 1 else None)[0] for k in (1, 2)]
         self.samples = ax.scatter(np.zeros(n_samples), np.zeros(n_samples), marker="x", s=30, c="black", lw=1.2,
                                   label="z ~ q(z|x)", zorder=3)
         self.centre = ax.scatter([0], [0], marker="o", s=25, c="tab:red", zorder=4)
-        lim = _plane_limit(cloud)
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_xlabel(f"$z_{{{dims[0] + 1}}}$")
-        ax.set_ylabel(f"$z_{{{dims[1] + 1}}}$")
+        latent_axes(ax, self.dims, _plane_limit(codes.cloud))
         ax.legend(fontsize=7, loc="upper right")
         c = x.shape[1]
         blank = torch.zeros(1, c, *x.shape[2:])
         self.art_x = _image_axes(ax_x, blank, 1, "input x")
         self.art_s = _image_axes(ax_s, torch.zeros(n_samples, c, *x.shape[2:]), math.ceil(n_samples / 2),
                                  "decoded z ~ q(z|x)")
-        self.eps_seed: Optional[int] = None
-        self.eps: Optional[torch.Tensor] = None
         self.dynamic = [*self.ell, self.samples, self.centre, self.art_x, self.art_s, ax.title]
+        self.needs_full = False
 
     @torch.no_grad()
     def update(self, index: int, seed: int) -> Dict[str, float]:
         i = int(min(max(int(index), 0), self.mu.shape[0] - 1))
-        if seed != self.eps_seed:  # fixed ε per seed: moving the index keeps the same draws
-            g = torch.Generator().manual_seed(int(seed))
-            self.eps = torch.randn(self.n_samples, self.mu.shape[1], generator=g)  # ε ~ N(0, I), [S, D]
-            self.eps_seed = seed
+        g = torch.Generator().manual_seed(int(seed))  # the same ε per seed: moving the index keeps the draws
         mu, std = self.mu[i], torch.exp(0.5 * self.logvar[i])  # [D] each
-        z = mu + std * self.eps  # z = μ + σ ⊙ ε, [S, D]
+        z = reparameterize(mu, self.logvar[i], g, n_samples=self.n_samples)  # z = μ + σ ⊙ ε, [S, D]
         imgs = self.model.decode_mean(z.to(model_device(self.model))).cpu()  # [S, C, H, W]
         a, b = self.dims
         for k, e in zip((1, 2), self.ell):
@@ -94,20 +83,21 @@ class _PosteriorView:
 
 @torch.no_grad()
 def _posterior_cache(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor], dims: Tuple[int, int],
-                     max_points: int, seed: int):
+                     max_points: int, seed: int, where: str) -> Tuple[_Codes, torch.Tensor]:
     """Means, log-variances and KL of every input, computed once (the slider only indexes them)."""
-    mu, logvar, cloud, colours = _codes(model, x, y, dims, max_points, seed)
+    codes = _Codes(model, x, y, dims, max_points, seed, where)
+    mu, logvar = codes.mu, codes.logvar
     if logvar is None:
-        raise TypeError("posterior_prior_explorer needs a VAE (an Autoencoder has no q(z|x) to draw)")
+        raise TypeError(f"{where} needs a VAE (an Autoencoder has no q(z|x) to draw)")
     if getattr(model, "prior_name", "standard") == "standard":
         kl = kl_standard_normal(mu, logvar)  # closed form, [N] nats
     else:  # a learned prior: Monte Carlo KL = E_q[log q(z|x) − log p(z)], 64 seeded draws per input
         g = torch.Generator().manual_seed(seed)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(64, *mu.shape, generator=g)  # [64, N, D]
+        z = reparameterize(mu, logvar, g, n_samples=64)  # z = μ + σ ⊙ ε, [64, N, D]
         dev = model_device(model)
         log_p = torch.cat([model.prior_log_prob(z[:, s:s + 500].to(dev)).cpu() for s in range(0, mu.shape[0], 500)], 1)
         kl = (gaussian_log_prob(z, mu, logvar) - log_p).mean(0)
-    return mu, logvar, kl, cloud, colours
+    return codes, kl
 
 
 def _describe_posterior(s: Dict[str, float]) -> str:
@@ -120,7 +110,7 @@ def _describe_posterior(s: Dict[str, float]) -> str:
 
 def posterior_prior_explorer(model: VAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, index: int = 0,
                              dims: Tuple[int, int] = (0, 1), n_samples: int = 8, max_points: int = 2000,
-                             seed: int = 0, figsize: Tuple[float, float] = (7.2, 3.8), dpi: int = DPI) -> widgets.VBox:
+                             seed: int = 0, figsize: Tuple[float, float] = (7.2, 3.8), dpi: int = DPI) -> Explorer:
     """One input's posterior ``q(z|x)`` against the prior ``p(z)`` in the latent plane (chapter 2).
 
     Left: the prior's 1σ and 2σ circles, the faint cloud of every input's posterior mean
@@ -135,23 +125,28 @@ def posterior_prior_explorer(model: VAE, x: torch.Tensor, y: Optional[torch.Tens
         y: optional labels ``[N]`` (0–9) to colour the cloud of means.
         index: the input shown first.
         dims: the two latent dimensions drawn (the others still count in the KL).
-        n_samples: draws ``z ~ q(z|x)`` shown and decoded.
-        max_points: at most this many means in the cloud (a seeded subset).
+        n_samples: draws ``z ~ q(z|x)`` shown and decoded (at least 1).
+        max_points: at most this many means in the cloud (a seeded subset, at least 1).
         seed: seeds the subset and the first ``ε``.
         figsize: figure size in inches.
         dpi: resolution of the picture.
 
     Returns:
-        A ``VBox`` with ``controls`` ``{"index", "seed"}`` (``seed`` redraws ``ε``) and ``state``
-        ``{"index", "kl", "mean_kl", "mu_1", "mu_2", "sigma_1", "sigma_2", "sample_pixel_mean"}``
+        An :class:`Explorer` with ``controls`` ``{"index", "seed"}`` (``seed`` redraws ``ε``) and
+        ``state`` ``{"index", "kl", "mean_kl", "mu_1", "mu_2", "sigma_1", "sigma_2", "sample_pixel_mean"}``
         (plus ``"label"`` when ``y`` is given).
+
+    Raises:
+        ValueError: if ``n_samples`` or ``max_points`` is below 1, or the model's latent size is below 2.
+        TypeError: for an :class:`~vae_lib.Autoencoder` (it has no ``q(z|x)``).
     """
+    _check_count("posterior_prior_explorer", "n_samples", n_samples)
     x = model.check_input(x, "posterior_prior_explorer").detach().cpu()
-    mu, logvar, kl, cloud, colours = _posterior_cache(model, x, y, dims, max_points, seed)
+    codes, kl = _posterior_cache(model, x, y, dims, max_points, seed, "posterior_prior_explorer")
     fig = _figure(figsize, dpi)
-    view = _PosteriorView(fig, model, x, y, mu, logvar, kl, cloud, colours, dims, n_samples)
+    view = _PosteriorView(fig, model, x, y, codes, kl, dims, n_samples)
     controls = {"index": _int_slider("input", index, 0, x.shape[0] - 1), "seed": _int_slider("ε seed", seed, 0, 99)}
-    return _Explorer(controls, {"main": _Panel(fig, view, ("index", "seed"), dpi)}, _describe_posterior)
+    return Explorer(controls, {"main": _Panel(fig, view, ("index", "seed"), dpi)}, _describe_posterior)
 
 
 def _spread_indices(n: int, y: Optional[torch.Tensor], k: int = 10) -> List[int]:
@@ -188,11 +183,12 @@ def posterior_prior_scrubber(model: VAE, x: torch.Tensor, y: Optional[torch.Tens
     Returns:
         ``IPython.display.HTML`` with a JavaScript player.
     """
+    _check_count("posterior_prior_scrubber", "n_samples", n_samples)
     x = model.check_input(x, "posterior_prior_scrubber").detach().cpu()
-    cache = _posterior_cache(model, x, y, dims, max_points, seed)
+    codes, kl = _posterior_cache(model, x, y, dims, max_points, seed, "posterior_prior_scrubber")
     idx = list(indices) if indices is not None else _spread_indices(x.shape[0], y)
 
     def draw(fig: Figure, i) -> None:
-        _PosteriorView(_pad(fig), model, x, y, *cache, dims, n_samples).update(i, seed)
+        _PosteriorView(_pad(fig), model, x, y, codes, kl, dims, n_samples).update(i, seed)
 
     return jshtml_scrubber(draw, idx, figsize, interval)

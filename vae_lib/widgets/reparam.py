@@ -11,9 +11,11 @@ import torch
 from IPython.display import HTML
 from matplotlib.figure import Figure
 
-from ._base import _Explorer, _figure, _finite, _float_slider, _pad, _Panel, _sticky, DPI, MU_MAX, SIGMA_MIN
+from ._base import (
+    _check_count, _figure, _finite, _float_slider, _pad, _Panel, _sticky, DPI, Explorer, MU_MAX, SIGMA_MIN,
+)
 from ..estimators import gradient_estimates
-from ..plots.core import jshtml_scrubber
+from ..plots import jshtml_scrubber
 
 __all__ = ["reparam_explorer", "reparam_scrubber"]
 
@@ -27,8 +29,8 @@ class _LibraryDraws:
     is, and gives the numbers ``gradient_estimates(μ, σ, n, trials, ..., seed=seed)`` gives.
     """
 
-    def __init__(self, trials: int, seed: int):
-        self.trials, self.seed = trials, seed
+    def __init__(self, trials: int, seed: int, where: str):
+        self.trials, self.seed = _check_count(where, "trials", trials, minimum=2), seed  # a variance needs 2
         self._cache: Dict[int, Dict[str, np.ndarray]] = {}
 
     def _draws(self, n: int, estimator: str) -> torch.Tensor:
@@ -91,10 +93,10 @@ class _ReparamView:
         self._xlim: Optional[Tuple[float, float]] = None
         self._ylim: Optional[Tuple[float, float]] = None
 
-    def update(self, mu: float, sigma: float, n: int) -> Dict[str, float]:
+    def update(self, mu: float, sigma: float, n_samples: int) -> Dict[str, float]:
         mu = float(np.clip(_finite(mu), -MU_MAX, MU_MAX))
         sigma = max(_finite(sigma, 1.0), SIGMA_MIN)
-        n = max(int(n), 1)
+        n = _check_count("reparam_explorer", "n_samples", n_samples)
         shown = self.draws(n)["eps"]
         self.line.set_ydata([mu - 3.5 * sigma, mu + 3.5 * sigma])
         self.dots.set_offsets(np.column_stack([shown, mu + sigma * shown]))  # z = μ + σ ε
@@ -129,7 +131,7 @@ class _ReparamView:
                                                         f"true gradient 2μ = {truth:.3g}")):
             text.set_text(label)
         self.ax_h.set_title(f"{self.draws.trials} trials, n = {n} samples each", fontsize=9)
-        return {"mu": mu, "sigma": sigma, "n": float(n), "true_grad": truth, "reparam_mean": float(r.mean()),
+        return {"mu": mu, "sigma": sigma, "n_samples": float(n), "true_grad": truth, "reparam_mean": float(r.mean()),
                 "reparam_var": rv, "score_mean": float(s.mean()), "score_var": sv,
                 "ratio": sv / max(rv, 1e-30)}
 
@@ -138,22 +140,30 @@ def _describe_reparam(s: Dict[str, float]) -> str:
     return (f"true ∂/∂μ E[z²] = 2μ = {s['true_grad']:.3g}. &nbsp; "
             f"reparameterization: mean {s['reparam_mean']:.3g}, "
             f"variance <b>{s['reparam_var']:.3g}</b>; score function: mean {s['score_mean']:.3g}, "
-            f"variance <b>{s['score_var']:.3g}</b> ({s['ratio']:.3g}× larger), n = {int(s['n'])}")
+            f"variance <b>{s['score_var']:.3g}</b> ({s['ratio']:.3g}× larger), n = {int(s['n_samples'])}")
 
 
-def _counts_slider(n: int, sample_counts: Sequence[int]) -> widgets.SelectionSlider:
-    opts = sorted({int(c) for c in sample_counts} | {int(n)})
-    return widgets.SelectionSlider(options=opts, value=int(n), description="n", continuous_update=True,
+def _sample_counts(where: str, sample_counts: Sequence[int], n_samples: Optional[int] = None) -> List[int]:
+    """The sample counts, sorted and checked (each at least 1), with ``n_samples`` added."""
+    extra = [] if n_samples is None else [n_samples]
+    counts = sorted({_check_count(where, "every sample count", c) for c in [*sample_counts, *extra]})
+    if not counts:
+        raise ValueError(f"{where}: sample_counts is empty; give at least one sample count, e.g. (1, 10, 100)")
+    return counts
+
+
+def _counts_slider(n_samples: int, counts: Sequence[int]) -> widgets.SelectionSlider:
+    return widgets.SelectionSlider(options=list(counts), value=n_samples, description="n", continuous_update=True,
                                    layout=widgets.Layout(width="420px"))
 
 
-def reparam_explorer(mu: float = 0.5, sigma: float = 1.0, n: int = 10,
+def reparam_explorer(mu: float = 0.5, sigma: float = 1.0, n_samples: int = 10,
                      sample_counts: Sequence[int] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), trials: int = 1000,
                      mu_range: Tuple[float, float] = (-2.0, 2.0), sigma_range: Tuple[float, float] = (0.05, 3.0),
-                     seed: int = 0, figsize: Tuple[float, float] = (7.6, 3.2), dpi: int = DPI) -> widgets.VBox:
+                     seed: int = 0, figsize: Tuple[float, float] = (7.6, 3.2), dpi: int = DPI) -> Explorer:
     """The two gradient estimators of ``∂/∂μ E_{z ~ N(μ, σ²)}[z²]`` side by side (chapter 3).
 
-    Left: ``n`` draws ``ε`` mapped to ``z = μ + σ ε`` (at most 1000 drawn). Right: histograms of
+    Left: ``n = n_samples`` draws ``ε`` mapped to ``z = μ + σ ε`` (at most 1000 drawn). Right: histograms of
     ``trials`` independent estimates from :func:`vae_lib.gradient_estimates`, reparameterization
     against score function, with their variances and the true gradient ``2μ`` marked.
 
@@ -165,9 +175,9 @@ def reparam_explorer(mu: float = 0.5, sigma: float = 1.0, n: int = 10,
     Args:
         mu: initial μ.
         sigma: initial σ (floored at 1e-3).
-        n: initial samples per estimate (added to ``sample_counts`` if missing).
-        sample_counts: the values of the ``n`` slider.
-        trials: independent estimates per histogram.
+        n_samples: initial samples per estimate, ``n`` (added to ``sample_counts`` if missing).
+        sample_counts: the values of the ``n`` slider (each at least 1).
+        trials: independent estimates per histogram (at least 2: each histogram reports a variance).
         mu_range: ``(min, max)`` of the μ slider.
         sigma_range: ``(min, max)`` of the σ slider.
         seed: seeds the draws (the same ``ε`` at every setting).
@@ -175,19 +185,21 @@ def reparam_explorer(mu: float = 0.5, sigma: float = 1.0, n: int = 10,
         dpi: resolution of the picture.
 
     Returns:
-        A ``VBox`` with ``controls`` ``{"mu", "sigma", "n"}`` and ``state`` ``{"mu", "sigma", "n",
+        An :class:`Explorer` with ``controls`` ``{"mu", "sigma", "n_samples"}`` and ``state`` ``{"mu", "sigma", "n_samples",
         "true_grad", "reparam_mean", "reparam_var", "score_mean", "score_var", "ratio"}``.
     """
-    draws = _LibraryDraws(trials, seed)
-    for c in sorted({int(c) for c in sample_counts} | {int(n)}):
+    n_samples = _check_count("reparam_explorer", "n_samples", n_samples)
+    counts = _sample_counts("reparam_explorer", sample_counts, n_samples)
+    draws = _LibraryDraws(trials, seed, "reparam_explorer")
+    for c in counts:
         draws(c)  # every n's draws now, so that no later update waits for them
     fig = _figure(figsize, dpi)
     s_max = max(sigma_range[1], sigma)
     z_range = (min(mu_range[0], mu) - 3.6 * s_max, max(mu_range[1], mu) + 3.6 * s_max)  # every slider setting fits
     view = _ReparamView(fig, draws, z_range)
     controls = {"mu": _float_slider("μ", mu, *mu_range), "sigma": _float_slider("σ", sigma, *sigma_range),
-                "n": _counts_slider(n, sample_counts)}
-    return _Explorer(controls, {"main": _Panel(fig, view, ("mu", "sigma", "n"), dpi)}, _describe_reparam)
+                "n_samples": _counts_slider(n_samples, counts)}
+    return Explorer(controls, {"main": _Panel(fig, view, ("mu", "sigma", "n_samples"), dpi)}, _describe_reparam)
 
 
 def reparam_scrubber(mu: float = 0.5, sigma: float = 1.0, sample_counts: Sequence[int] = (1, 3, 10, 30, 100, 300, 1000),
@@ -206,10 +218,11 @@ def reparam_scrubber(mu: float = 0.5, sigma: float = 1.0, sample_counts: Sequenc
     Returns:
         ``IPython.display.HTML`` with a JavaScript player.
     """
-    draws = _LibraryDraws(trials, seed)
+    counts = _sample_counts("reparam_scrubber", sample_counts)
+    draws = _LibraryDraws(trials, seed, "reparam_scrubber")
 
     def draw(fig: Figure, n) -> None:
         z = 3.6 * sigma + abs(mu)
         _ReparamView(_pad(fig), draws, (-z, z)).update(mu, sigma, n)
 
-    return jshtml_scrubber(draw, [int(c) for c in sample_counts], figsize, interval)
+    return jshtml_scrubber(draw, counts, figsize, interval)
