@@ -136,3 +136,12 @@ def test_measures_needing_a_posterior_refuse_an_autoencoder_clearly():
     for call in (lambda: vl.iwae_log_likelihood(ae, x, k=2), lambda: vl.aggregate_posterior_gap(ae, x)):
         with pytest.raises(TypeError, match="needs a model with a Gaussian posterior"):
             call()
+
+
+def test_log_aggregate_posterior_matches_torch_mixture():
+    from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+
+    g = torch.Generator().manual_seed(0)
+    mu, logvar, z = torch.randn(30, 3, generator=g), 0.5 * torch.randn(30, 3, generator=g), torch.randn(17, 3, generator=g)
+    q = MixtureSameFamily(Categorical(logits=torch.zeros(30)), Independent(Normal(mu, torch.exp(0.5 * logvar)), 1))
+    torch.testing.assert_close(vl.metrics.log_aggregate_posterior(z, mu, logvar, chunk=5), q.log_prob(z))

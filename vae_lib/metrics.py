@@ -23,6 +23,7 @@ __all__ = [
     "active_units",
     "posterior_stats",
     "embed",
+    "log_aggregate_posterior",
     "aggregate_posterior_gap",
     "AggregateGap",
     "SweepPoint",
@@ -84,7 +85,7 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
     ``posterior=(mu, logvar)``, each ``[N, D]``, replaces the encoder's ``q(z|x)`` by the
     given Gaussians (for example ones refined per image, to measure the amortization gap).
     """
-    model.check_input(x, "iwae_log_likelihood", values=True)
+    check_images(model, x, "iwae_log_likelihood")
     if posterior is not None and not all(p.shape == (x.shape[0], model.latent_dim) for p in posterior):
         raise ValueError(f"iwae_log_likelihood: posterior must be (mu, logvar) of shape [{x.shape[0]}, "
                          f"{model.latent_dim}] each, got {[list(p.shape) for p in posterior]}")
@@ -130,10 +131,9 @@ def posterior_stats(model: nn.Module, x: torch.Tensor,
     :class:`~vae_lib.Autoencoder`, on the model's device. ``x`` is checked first (shape, dtype,
     NaN/Inf, and ``[0, 1]`` for a Bernoulli model), so bad data raises instead of giving codes.
     """
-    if batch_size < 1 or x.shape[0] < 1:
-        raise ValueError(f"posterior_stats: need batch_size >= 1 and at least one input, got batch_size="
-                         f"{batch_size} and {x.shape[0]} inputs")
-    model.check_input(x, "posterior_stats", values=True)
+    if batch_size < 1:
+        raise ValueError(f"posterior_stats: batch_size must be >= 1, got {batch_size}")
+    check_images(model, x, "posterior_stats")
     device = model_device(model)
     mus, logvars = [], []
     for i in range(0, x.shape[0], batch_size):
@@ -179,13 +179,22 @@ class AggregateGap:
     hole_fraction: float
 
 
-def _log_aggregate(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-    """``log q(z) = log 1/N Σ_n N(z; μ_n, σ_n²)`` for ``z: [M, D]``: ``[M]``."""
+def log_aggregate_posterior(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                            chunk: int = 512) -> torch.Tensor:
+    """The aggregate posterior's density ``log q(z) = log 1/N Σ_n N(z; μ_n, σ_n²)``: ``[M]`` nats.
+
+    ``z: [M, D]`` points; ``mu, logvar: [N, D]`` the posteriors ``q(z|x_n)`` (from
+    :func:`posterior_stats`). Computed ``chunk`` points at a time (memory ``chunk · N`` floats).
+    """
     out = []
     for i in range(0, z.shape[0], chunk):
         lp = gaussian_log_prob(z[i:i + chunk, None, :], mu[None], logvar[None])  # [m, N]
         out.append(torch.logsumexp(lp, dim=1) - math.log(mu.shape[0]))
     return torch.cat(out)
+
+
+# Deprecated private alias: plots/latent.py still imports it; remove once it uses log_aggregate_posterior.
+_log_aggregate = log_aggregate_posterior
 
 
 @torch.no_grad()
@@ -197,7 +206,7 @@ def aggregate_posterior_gap(model: nn.Module, x: torch.Tensor, n_samples: int = 
     idx = torch.randint(0, mu.shape[0], (n_samples,), generator=g, device=device)
     z_q = reparameterize(mu[idx], logvar[idx], g)  # z ~ q(z|x_n), n uniform: a draw from q(z), [M, D]
     z_p = model.prior.sample(n_samples, model.encode, generator=g, device=device)  # z ~ p(z)
-    log_q_at_q, log_q_at_p = _log_aggregate(z_q, mu, logvar), _log_aggregate(z_p, mu, logvar)
+    log_q_at_q, log_q_at_p = log_aggregate_posterior(z_q, mu, logvar), log_aggregate_posterior(z_p, mu, logvar)
     kl_q_p = (log_q_at_q - model.prior_log_prob(z_q)).mean()  # E_q[log q − log p]
     kl_p_q = (model.prior_log_prob(z_p) - log_q_at_p).mean()  # E_p[log p − log q]
     floor = torch.quantile(log_q_at_q, 0.01)  # the density at the rarest 1% of real codes

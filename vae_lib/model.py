@@ -196,9 +196,6 @@ class VAE(_LatentModel):
         """``(mu, logvar)`` of ``q(z|x)``, each ``[B, D]`` (the same as :meth:`encode`)."""
         return self.encode(x)
 
-    # Deprecated alias, kept only because vae_lib.fused.why_not_fused still compares it; use encode().
-    _encode = encode
-
     def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z)``: ``[...]`` nats for ``z: [..., D]``."""
         return self.prior.log_prob(z, self.encode)
