@@ -41,6 +41,7 @@ def _temp_pattern(target: Path) -> "re.Pattern[str]":
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (POSIX only: on Windows ``os.kill`` would stop it)."""
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
@@ -54,8 +55,9 @@ def remove_stale_temps(target: PathLike) -> List[Path]:
     """Remove the temporary files that killed writers of ``target`` left beside it.
 
     A temp file is stale when the process that made it (on this machine) no longer exists,
-    or when it comes from another machine and is over a day old. Temp files of live writers
-    are kept. Errors are ignored (cleaning is best effort). Returns the paths removed.
+    or when it comes from another machine (or the platform cannot tell which processes
+    exist) and is over a day old. Temp files of live writers are kept. Errors are ignored
+    (cleaning is best effort). Returns the paths removed.
     """
     target = Path(target)
     pattern, removed = _temp_pattern(target), []
@@ -69,7 +71,7 @@ def remove_stale_temps(target: PathLike) -> List[Path]:
             continue
         host, pid = m.group(1), int(m.group(2))
         try:
-            if host == _HOST:
+            if host == _HOST and os.name == "posix":
                 stale = pid != os.getpid() and not _pid_alive(pid)
             else:
                 stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_AFTER_S
