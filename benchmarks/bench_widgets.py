@@ -14,7 +14,8 @@ within the budget (200 ms). A second table gives each scrubber's frames, size an
     python benchmarks/bench_widgets.py                 # ~1 minute on 2 CPU cores
     python benchmarks/bench_widgets.py --updates 50 --budget-ms 200
 
-Wall times depend on what else the machine runs; the load average is printed with the table.
+Wall times depend on the CPU (its model and whether it has AVX-512 are printed first) and on
+what else the machine runs (the load average is printed with the table).
 """
 from __future__ import annotations
 
@@ -29,6 +30,21 @@ import torch
 
 import vae_lib as vl
 from vae_lib import widgets as W
+
+
+def cpu_description() -> str:
+    """The CPU's model name and whether it has AVX-512 (``avx512f``), from ``/proc/cpuinfo`` (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        import platform
+
+        return f"{platform.processor() or platform.machine()} (no /proc/cpuinfo: AVX-512 unknown)"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    simd = "AVX-512" if "avx512f" in flags else ("AVX2, no AVX-512" if "avx2" in flags else "no AVX2")
+    return f"{model} ({simd})"
 
 
 def _values(c: ipywidgets.Widget, n: int) -> list:
@@ -68,6 +84,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(f"CPU: {cpu_description()}, {os.cpu_count()} cores")
 
     t = time.perf_counter()
     x, y = vl.load_dataset("mnist-5k", split="train")
@@ -101,12 +118,12 @@ def main() -> None:
                          "PASS" if passed else "FAIL"))
     load1 = os.getloadavg()[0]
 
-    head = f"{'widget':<26}{'control':<9}{'n':>4}{'median ms':>11}{'max ms':>9}{'CPU ms':>8}{'build s':>9}  result"
+    head = f"{'widget':<26}{'control':<11}{'n':>4}{'median ms':>11}{'max ms':>9}{'CPU ms':>8}{'build s':>9}  result"
     print(f"\none update = set control.value -> new PNG ready; budget {args.budget_ms:.0f} ms (max)")
     print(head)
     print("-" * len(head))
     for name, control, n, med, mx, cpu, built, res in rows:
-        print(f"{name:<26}{control:<9}{n:>4}{med:>11.1f}{mx:>9.1f}{cpu:>8.1f}{built:>9.2f}  {res}")
+        print(f"{name:<26}{control:<11}{n:>4}{med:>11.1f}{mx:>9.1f}{cpu:>8.1f}{built:>9.2f}  {res}")
     print(f"load average (1 min) before/after: {load0:.1f} / {load1:.1f} on {os.cpu_count()} cores")
 
     x_val_y = vl.load_dataset("mnist-5k", split="val")

@@ -3,11 +3,11 @@
 
 Images are ``[N, C, H, W]`` tensors in ``[0, 1]``; models are :class:`vae_lib.VAE` or
 :class:`vae_lib.Autoencoder`, whose codes and posteriors come from :func:`vae_lib.posterior_stats`
-and :func:`vae_lib.embed` (no function branches on the model's type). The functions live in six
+and :func:`vae_lib.embed` (no function branches on the model's type). The functions live in seven
 modules by kind (``core``: figure plumbing, image tiling and the scrubber; ``primitives``: the
 pieces figures and widgets share, a latent plane's axes, a class scatter for any number of
-classes, posterior ellipses; ``images``; ``latent``: the latent space; ``curves``;
-``gradients``) and are all imported here, so ``vl.plots.plot_latent_scatter`` works as before.
+classes, posterior ellipses; ``images``; ``latent``: the latent space as a whole;
+``posteriors``: posteriors q(z|x) and their aggregate; ``curves``; ``gradients``) and are all imported here, so ``vl.plots.plot_latent_scatter`` works as before.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from .images import (
     plot_pixel_nats,
     plot_image_grids, plot_beta_grid,
 )
-from .latent import (
-    plot_latent_scatter, plot_latent_manifold, plot_posteriors_over_prior, plot_encode_sample_decode,
-    plot_posterior_width, plot_aggregate_posterior,
+from .latent import plot_latent_scatter, plot_latent_manifold
+from .posteriors import (
+    plot_posteriors_over_prior, plot_encode_sample_decode, plot_posterior_width, plot_aggregate_posterior,
 )
 from .curves import (
     plot_loss_curves, plot_rate_distortion, plot_kl_landscape, plot_mc_convergence, plot_elbo_vs_iwae,
