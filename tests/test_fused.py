@@ -30,6 +30,18 @@ def _autograd(model, x, beta, free_bits, seed):
     return torch.stack([loss, t.recon.mean(), t.kl.mean()]).detach(), grads
 
 
+class Tanh(vl.VAE):
+    """The issue's teacher-style customisation: squash the code before decoding."""
+
+    def decode(self, z):
+        return super().decode(torch.tanh(3 * z))
+
+
+def _tanh_model(seed=0):
+    torch.manual_seed(seed)
+    return Tanh(input_shape=SHAPE, latent_dim=4, hidden=(64,))
+
+
 def _fused(model, x, beta, free_bits, seed):
     model.zero_grad(set_to_none=True)
     torch.manual_seed(seed)
@@ -105,6 +117,7 @@ def test_train_uses_the_fused_step_only_where_it_applies():
         "prior='mog'": _model(prior="mog"),
         "prior='vamp'": _model(prior="vamp"),
         "not a plain vae_lib.VAE": vl.Autoencoder(input_shape=SHAPE),
+        "Tanh": _tanh_model(),
     }
     for reason, model in refused.items():
         assert reason in why_not_fused(model), reason
@@ -118,7 +131,7 @@ def test_train_uses_the_fused_step_only_where_it_applies():
 
     patched = _model()
     patched.elbo = lambda x, beta=1.0, generator=None: vl.VAE.elbo(patched, x, beta, generator)
-    assert "elbo" in why_not_fused(patched)  # a per-instance elbo (e.g. a test's poisoned one) is honoured
+    assert "model.elbo" in why_not_fused(patched)  # a per-instance elbo (e.g. a test's poisoned one) is honoured
 
     tanh = _model()
     tanh.decoder[0][1] = torch.nn.Tanh()
@@ -136,3 +149,132 @@ def test_fused_step_survives_grads_being_set_to_none():
     model.zero_grad(set_to_none=True)
     step(x, 1.0)
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+# Every way a teacher or a user might customise a model (book/widgets_in_class.md invites
+# "your own model"). Each must be refused by the fused step, and train() must then give
+# exactly the autograd losses: the model's own maths, not the fused step's.
+def _subclass(method, body):
+    return type(f"Custom_{method}", (vl.VAE,), {method: body})
+
+
+def _doubled_ll(self, out, x):
+    return 2 * vl.VAE.log_likelihood(self, out, x)
+
+
+def _shifted_encode(self, x):
+    mu, logvar = vl.VAE.encode(self, x)
+    return mu + 1.0, logvar
+
+
+def _scaled_elbo(self, x, beta=1.0, generator=None):
+    t = vl.VAE.elbo(self, x, beta, generator)
+    t.recon = 0.5 * t.recon
+    return t
+
+
+def _zero_grad(p):
+    p.grad.zero_()
+
+
+def _build(kind):
+    torch.manual_seed(0)
+    kw = dict(input_shape=SHAPE, latent_dim=4, hidden=(64,))
+    if kind == "tanh-subclass":
+        return Tanh(**kw)
+    subclasses = {
+        "subclass-adding-nothing": type("Same", (vl.VAE,), {}),
+        "subclass-log_likelihood": _subclass("log_likelihood", _doubled_ll),
+        "subclass-encode": _subclass("encode", _shifted_encode),
+        "subclass-forward": _subclass("forward", lambda self, x: self.elbo(x)),
+        "subclass-elbo": _subclass("elbo", _scaled_elbo),
+    }
+    if kind in subclasses:
+        return subclasses[kind](**kw)
+    m = vl.VAE(**kw)
+    if kind == "instance-decode":
+        m.decode = lambda z: vl.VAE.decode(m, torch.tanh(3 * z))
+    elif kind == "instance-decoder-forward":
+        inner = m.decoder.forward
+        m.decoder.forward = lambda z: inner(torch.tanh(3 * z))
+    elif kind == "forward-hook":
+        m.decoder.register_forward_hook(lambda mod, inp, out: out * 0.5)
+    elif kind == "forward-pre-hook":
+        m.decoder.register_forward_pre_hook(lambda mod, inp: (torch.tanh(3 * inp[0]),))
+    elif kind == "full-backward-hook":
+        m.decoder.register_full_backward_hook(lambda mod, gin, gout: None)
+    elif kind == "tensor-hook":
+        m.decoder[0][0].weight.register_hook(lambda g: 0 * g)  # freezes the first decoder layer
+    elif kind == "post-accumulate-grad-hook":
+        m.encoder[1][0].weight.register_post_accumulate_grad_hook(_zero_grad)
+    elif kind == "frozen-parameter":
+        m.encoder[1][0].weight.requires_grad_(False)
+    return m
+
+
+CUSTOMISED = {
+    "tanh-subclass": "Tanh", "subclass-adding-nothing": "Same", "subclass-log_likelihood": "Custom_log_likelihood",
+    "subclass-encode": "Custom_encode", "subclass-forward": "Custom_forward", "subclass-elbo": "Custom_elbo",
+    "instance-decode": "model.decode", "instance-decoder-forward": "decoder.forward",
+    "forward-hook": "_forward_hooks", "forward-pre-hook": "_forward_pre_hooks",
+    "full-backward-hook": "_backward_hooks", "tensor-hook": "weight._backward_hooks",
+    "post-accumulate-grad-hook": "_post_accumulate_grad_hooks", "frozen-parameter": "frozen",
+}
+
+
+@pytest.mark.parametrize("kind", CUSTOMISED)
+def test_every_customised_model_is_refused_and_trains_on_its_own_maths(kind):
+    reason = why_not_fused(_build(kind))
+    assert reason is not None and CUSTOMISED[kind] in reason, reason
+    x, _ = vl.load_dataset("digits", "train")
+    runs = [vl.train(_build(kind), x[:256], epochs=2, batch_size=64, seed=3, progress=False, fused=f).train_loss
+            for f in (None, False)]
+    assert runs[0] == runs[1]  # the default chose autograd: bit for bit the fused=False run
+    with pytest.raises(ValueError, match="fused=True"):
+        vl.train(_build(kind), x[:64], epochs=1, progress=False, fused=True)
+
+
+def test_the_issues_tanh_subclass_trains_as_autograd_does():
+    """Issue 9: 3 epochs on 1,024 digits, latent 4, hidden (64,). The fused step used to train
+    the plain VAE's maths (481.1, 398.2 after epoch 1) instead of the subclass's (493.4, 450.0)."""
+    x, _ = vl.load_dataset("digits", "train")
+    default, autograd = (vl.train(_tanh_model(), x[:1024], epochs=3, progress=False, fused=f).train_loss
+                         for f in (None, False))
+    assert default == autograd
+    plain = vl.train(_model(hidden=(64,)), x[:1024], epochs=3, progress=False).train_loss
+    assert why_not_fused(_model()) is None and plain != default  # the two models really differ
+
+
+def test_methods_replaced_on_the_class_and_global_hooks_are_refused(monkeypatch):
+    m = _model()
+    assert why_not_fused(m) is None
+    with monkeypatch.context() as mp:
+        mp.setattr(vl.VAE, "decode", lambda self, z: vl.model.VAE.__mro__[1].decode(self, torch.tanh(z)))
+        assert "VAE.decode" in why_not_fused(m)
+    with monkeypatch.context() as mp:
+        mp.setattr(torch.nn.Linear, "forward", lambda self, a: torch.nn.functional.linear(a, self.weight))
+        assert "Linear.forward" in why_not_fused(m)
+    assert why_not_fused(m) is None  # restored
+    for register in (torch.nn.modules.module.register_module_forward_hook,
+                     torch.nn.modules.module.register_module_forward_pre_hook,
+                     torch.nn.modules.module.register_module_full_backward_hook):
+        handle = register(lambda *a: None)
+        try:
+            assert "global" in why_not_fused(m)
+        finally:
+            handle.remove()
+    assert why_not_fused(m) is None
+
+
+def test_the_fused_forward_pass_uses_the_library_losses(monkeypatch):
+    """Only the backward pass is hand-written: the loss comes from losses.py's functions."""
+    import vae_lib.fused as fused_mod
+
+    calls = []
+    for name in ("bernoulli_log_likelihood", "gaussian_log_likelihood", "kl_standard_normal_per_dim", "objective"):
+        original = getattr(fused_mod, name)
+        monkeypatch.setattr(fused_mod, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k))
+    FusedStep(_model())(_batch(), 1.0)
+    FusedStep(_model(likelihood="gaussian"))(_batch(), 1.0)
+    assert calls == ["bernoulli_log_likelihood", "kl_standard_normal_per_dim", "objective",
+                     "gaussian_log_likelihood", "kl_standard_normal_per_dim", "objective"]

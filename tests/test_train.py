@@ -107,3 +107,104 @@ def test_history_dict_access(digits):
     h = vl.train(_model(), x, epochs=1, val_data=xv, progress=False)
     assert h["train_loss"] == h.train_loss
     assert set(h.to_dict()) >= {"train_loss", "recon", "kl", "val_loss", "val_recon", "val_kl", "samples_per_s"}
+
+
+@pytest.mark.parametrize("setting, value, expected", [
+    ("beta", -1.0, "beta must be a finite number >= 0"),
+    ("free_bits", -0.5, "free_bits must be a finite number >= 0"),
+    ("kl_warmup_epochs", -2, "kl_warmup_epochs must be a finite number >= 0"),
+    ("lr", 0.0, "lr must be a finite number > 0"),
+    ("lr", -1e-3, "lr must be a finite number > 0"),
+    ("lr", float("nan"), "lr must be a finite number > 0"),
+    ("beta", float("inf"), "beta must be a finite number >= 0"),
+    ("epochs", 0, "epochs must be an int >= 1"),
+    ("batch_size", 2.5, "batch_size must be an int >= 1"),
+])
+def test_out_of_range_settings_raise_saying_what_is_expected(digits, setting, value, expected):
+    m = _model()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with pytest.raises(ValueError, match=expected):
+        vl.train(m, digits[0], progress=False, **{"epochs": 1, setting: value})
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())  # refused before any step
+
+
+@pytest.mark.parametrize("bad, expected", [
+    (lambda x: (x * 255).round().to(torch.uint8), r"dtype torch.uint8.*x.float\(\) / 255"),
+    (lambda x: x * 255, r"\[0, 1\].*divide by 255"),
+    (lambda x: 2 * x - 1, r"\[0, 1\].*\(x \+ 1\) / 2"),
+    (lambda x: torch.where(torch.arange(x.numel()).view(x.shape) == 7, float("nan"), x), "NaN or infinite"),
+])
+@pytest.mark.parametrize("where", ["x_train", "val_data"])
+def test_bad_data_is_refused_before_training(digits, bad, expected, where):
+    """Issue 12 §3: out-of-range data used to train silently to losses of 1e7 and more."""
+    x, xv = digits
+    kwargs = {"x_train": bad(x), "val_data": xv} if where == "x_train" else {"x_train": x, "val_data": bad(xv)}
+    with pytest.raises(ValueError, match=f"train: {where}: .*{expected}"):
+        vl.train(_model(), epochs=1, progress=False, **kwargs)
+
+
+def test_data_is_value_checked_once_per_dataset_not_per_step(digits, monkeypatch):
+    x, xv = digits
+    m = _model()
+    calls = []
+    check = type(m).check_input
+
+    def spy(self, data, where="input", values=False):
+        calls.append((where, values))
+        return check(self, data, where, values)
+
+    monkeypatch.setattr(type(m), "check_input", spy)
+    vl.train(m, x, epochs=2, batch_size=16, val_data=xv, progress=False)  # 84 steps per epoch
+    value_checks = [w for w, v in calls if v]
+    assert value_checks[:2] == ["train: x_train", "train: val_data"]
+    assert len(value_checks) == 2 + 2  # and the per-epoch evaluate(val_data): never per step
+
+
+def test_divergence_message_does_not_blame_the_data_it_has_checked(digits):
+    x, _ = digits
+    m = _model()
+    original = m.elbo
+
+    def poisoned(xb, beta=1.0, generator=None):
+        t = original(xb, beta=beta, generator=generator)
+        t.recon = t.recon * float("nan")
+        return t
+
+    m.elbo = poisoned
+    with pytest.raises(FloatingPointError, match="passed the input check.*lower lr") as err:
+        vl.train(m, x, epochs=1, batch_size=64, progress=False)
+    assert "check the data" not in str(err.value)
+
+
+def test_kl_weight_is_the_linear_warmup():
+    from vae_lib.train import kl_weight
+
+    assert kl_weight(2.0, 0, 0.0) == 2.0  # no warm-up
+    assert [kl_weight(2.0, 4, t) for t in (0, 1, 2, 4, 10)] == [0.0, 0.5, 1.0, 2.0, 2.0]  # β · min(1, t/T)
+
+
+def test_train_config_defaults_are_trains_keyword_defaults():
+    """TrainConfig backs train()'s keywords: one set of defaults, not two that can drift apart."""
+    import dataclasses
+    import inspect
+
+    from vae_lib.train import TrainConfig
+
+    params = inspect.signature(vl.train).parameters
+    for f in dataclasses.fields(TrainConfig):
+        assert params[f.name].default == f.default, f.name
+
+
+def test_trainer_imports_no_model_class_and_metrics_does_not_import_the_trainer():
+    import ast
+    from pathlib import Path
+
+    lib = Path(vl.__file__).parent
+
+    def top_level_imports(name):
+        tree = ast.parse((lib / name).read_text())
+        return {n.module for n in tree.body if isinstance(n, ast.ImportFrom)}
+
+    assert not top_level_imports("train.py") & {"model", "fused", "priors"}
+    assert "train" not in top_level_imports("metrics.py")
+    assert vl.objective is vl.losses.objective and vl.evaluate is vl.metrics.evaluate

@@ -35,6 +35,7 @@ from .metrics import (
     iwae_log_likelihood,
     posterior_stats,
 )
+from .gaps import InferenceGaps, elbo_of_posterior, inference_gaps, refine_posterior
 from .model import VAE, Autoencoder
 from .priors import MixturePrior, StandardNormalPrior, VampPrior
 from .train import History, train
@@ -50,4 +51,5 @@ __all__ = [
     "iwae_log_likelihood", "active_units", "posterior_stats", "embed", "aggregate_posterior_gap", "AggregateGap",
     "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "estimators", "fused", "plots",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
+    "refine_posterior", "inference_gaps", "InferenceGaps", "elbo_of_posterior",
 ]
