@@ -10,8 +10,7 @@ The public API (see the book's API reference for every function)::
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetDownloadError, DatasetFileError, binarize, load_dataset
 from .glue import glue
-from . import estimators, fused, plots
-from . import classifier
+from . import classifier, estimators, fused, plots
 from .device import default_device, model_device
 from .estimators import gradient_estimates, gradient_variance_table
 from .losses import (
@@ -49,7 +48,7 @@ __all__ = [
     "bernoulli_log_likelihood", "gaussian_log_likelihood",
     "train", "evaluate", "objective", "History",
     "iwae_log_likelihood", "active_units", "posterior_stats", "embed", "aggregate_posterior_gap", "AggregateGap",
-    "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "estimators", "fused", "plots",
+    "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "classifier", "estimators", "fused", "plots",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
     "refine_posterior", "inference_gaps", "InferenceGaps", "elbo_of_posterior",
 ]

@@ -5,7 +5,7 @@ line's JSON and PNG outputs (:mod:`vae_lib.cli`) are all written the same way:
 
 1. a temporary file is created beside the target, named ``.<target>.<host>-<pid>-<random>.tmp``,
    with the permissions ``open()`` would give a new file (``0o666 & ~umask``, not the 0600 of
-   :mod:`tempfile`), so that files in a shared class folder stay readable by the group;
+   ``tempfile``), so that files in a shared class folder stay readable by the group;
 2. the caller's ``write(tmp)`` fills it; the data are flushed to disk (``fsync``);
 3. ``os.replace`` moves it onto the target in one step, so a reader sees either the old
    file or the whole new one, never half of it.
@@ -139,8 +139,9 @@ def atomic_write_all(writes: Mapping[PathLike, Writer]) -> List[Path]:
         The target paths, in the order given.
 
     Raises:
-        IsADirectoryError / NotADirectoryError: a target is a folder, or its parent a file.
-        Whatever ``write`` raises, after cleaning up.
+        IsADirectoryError: a target is a folder.
+        NotADirectoryError: a target's parent is a file.
+        Exception: whatever a ``write`` raises, re-raised after the temporary files are removed.
     """
     targets = [Path(p) for p in writes]
     for target in targets:

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write, remove_stale_temps
-from .device import default_device
+from .device import resolve_device
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_write", "resolve_device"]
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
 
 FORMAT = "vae_lib-checkpoint"
 VERSION = 1
@@ -30,37 +30,6 @@ VERSION = 1
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, tampered with, or does not match its model."""
-
-
-def resolve_device(device: Union[str, torch.device, None] = None) -> torch.device:
-    """``device`` as a :class:`torch.device` that exists on this machine (``None``: the best one).
-
-    Raises:
-        ValueError: not a device name, or a device this machine does not have (say
-            ``cuda`` on a CPU-only machine), with the devices that are available.
-    """
-    if device is None:
-        return default_device()
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from e
-    have = "cpu" + (", cuda" if torch.cuda.is_available() else "") + (
-        ", mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(dev)!r}: CUDA is not available on this machine (no GPU, or a CPU-only "
-                             f"PyTorch build); use 'cpu' instead (available here: {have})")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(dev)!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                             f"numbered from 0")
-    elif dev.type == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ValueError(f"device 'mps': Apple's Metal backend is not available on this machine "
-                             f"(available here: {have})")
-    elif dev.type != "cpu":
-        raise ValueError(f"device {str(dev)!r} is not supported; use one of: {have}")
-    return dev
 
 
 def _digest(config: Dict[str, Any], state: Dict[str, torch.Tensor]) -> str:

@@ -29,13 +29,15 @@ from typing import Callable, List, Optional
 import torch
 
 from .atomic import atomic_write, atomic_write_all, check_target, check_writable_dir, check_writable_file
-from .checkpoint import load_checkpoint, resolve_device, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
+from .device import resolve_device
 from .data import DATASETS, IDX_VAL_SIZE, binarize, held_out_split, load_dataset, train_val_split
 from .metrics import active_units, iwae_log_likelihood
 from .model import ARCHS, LIKELIHOODS, VAE
 from .plots import plot_loss_curves, plot_prior_samples, plot_reconstructions
 from .priors import PRIORS
-from .train import evaluate, train
+from .metrics import evaluate
+from .train import train
 
 __all__ = ["main", "build_parser", "TRAIN_OUTPUTS"]
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the trainer imports this module (evaluate); beta_sweep impo
     import vae_lib.train
 
 __all__ = [
+    "check_images",
     "evaluate",
     "iwae_log_likelihood",
     "active_units",

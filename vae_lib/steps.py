@@ -1,4 +1,4 @@
-"""How one training step is computed: the strategies :func:`vae_lib.train` chooses from, once.
+"""How one training step is computed: the strategies :func:`vae_lib.train.train` chooses from, once.
 
 A step is a function ``step(xb, beta_t) -> stats``: it takes a batch ``xb: [B, C, H, W]`` and
 the KL weight in force, updates the model's parameters once, and returns

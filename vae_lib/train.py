@@ -26,7 +26,7 @@ from .losses import objective
 from .metrics import check_images, evaluate
 from .steps import Step, make_step
 
-__all__ = ["History", "TrainConfig", "train", "kl_weight", "evaluate", "objective"]
+__all__ = ["History", "TrainConfig", "train", "kl_weight"]
 
 Callback = Callable[[int, "History", nn.Module], None]
 
@@ -92,7 +92,8 @@ class TrainConfig:
 
 def kl_weight(beta: float, kl_warmup_epochs: float, progress: float) -> float:
     """The KL weight after ``progress`` epochs (fractional): ``β_t = β · min(1, t / T_warm-up)``
-    (linear warm-up, Bowman et al., 2016); ``β`` itself when ``kl_warmup_epochs`` is 0."""
+    (the linear warm-up of Sønderby et al., 2016; Bowman et al., 2016 annealed with a
+    sigmoid-like schedule); ``β`` itself when ``kl_warmup_epochs`` is 0."""
     if kl_warmup_epochs <= 0:
         return beta
     return beta * min(1.0, progress / kl_warmup_epochs)
@@ -190,7 +191,7 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
         lr: Adam learning rate (> 0).
         beta: weight of the KL term (β-VAE, Higgins et al. 2017); 1 is the true ELBO (>= 0).
         kl_warmup_epochs: β rises linearly from 0 to ``beta`` over this many epochs
-            (Bowman et al., 2016; see :func:`kl_weight`); 0 switches warm-up off.
+            (Sønderby et al., 2016; see :func:`kl_weight`); 0 switches warm-up off.
         free_bits: nats of KL per latent dimension that cost nothing (Kingma et al., 2016).
         val_data: optional held-out images, evaluated at the end of each epoch.
         device: where to train; default :func:`vae_lib.default_device`.
