@@ -1,0 +1,418 @@
+"""Browser explorers: the trained model runs in the reader's page, with no kernel.
+
+Each factory exports a small MLP VAE's weights (float16 or float32, with shapes and
+checksums) and returns a :class:`BrowserExplorer`. Shown in a notebook, its
+``_repr_html_`` is one ``text/html`` output: a ``<div>``, the settings and weights as a
+``<script type="application/json">`` block, and ``static/explorer.js`` inlined as a plain
+script. The same output runs in Jupyter, JupyterLab, VS Code and Colab, and in the built
+book, offline: nothing is fetched from the network and nothing but that module is executed
+(the weights are parsed with ``JSON.parse``, never evaluated).
+
+===============================  ===============================================  ==========
+factory                          what the reader does                             needs
+===============================  ===============================================  ==========
+``browser_latent_explorer``      moves over the 2-D latent plane, sees E[x|z];    decoder
+                                 clicks two points for the interpolation
+``browser_draw_digit``           draws a digit; the encoder runs in the page;     a VAE
+                                 q(z|x)'s ellipse over the prior, samples decoded
+``browser_reparam_explorer``     moves μ and σ; density, fixed ε draws,           (decoder)
+                                 z = μ + σ ⊙ ε and KL(q ‖ p) live
+===============================  ===============================================  ==========
+
+The explorers draw a 2-D latent plane, so the model must be ``VAE(latent_dim=2,
+arch="mlp")`` (the draw-a-digit and reparameterization explorers also need the standard
+normal prior their circles and KL show). Anything else is refused with an error that says
+what is needed. A page carries at most ``PAGE_BUDGET_BYTES`` per explorer: with float16
+weights a ``hidden=(256,)`` model is about 0.55 MB per network in the page.
+
+Accuracy: the page computes in float32 from the shipped weights, so it matches PyTorch
+run on the same (float16-rounded) weights to about 1e-6 in probability
+(:func:`decode_exported` is that reference). float16 rounding itself moves a probability
+by at most about 1e-2 from the float32 model; pass ``dtype="float32"`` (twice the bytes)
+for a page within 1e-6 of the trained model.
+
+A teacher with no internet saves a page and opens it in any browser::
+
+    vl.widgets.browser_latent_explorer(model, x, y).save("latent.html")
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import html as _html
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "BrowserExplorer",
+    "PAGE_BUDGET_BYTES",
+    "browser_latent_explorer",
+    "browser_draw_digit",
+    "browser_reparam_explorer",
+    "export_tensor",
+    "import_tensor",
+    "export_model",
+    "decode_exported",
+    "encode_exported",
+]
+
+PAGE_BUDGET_BYTES = 1_500_000  # bytes of HTML per explorer (weights, points and script)
+LATENT_DIM = 2  # the explorers draw a 2-D latent plane
+DTYPES = ("float16", "float32")
+JS_PATH = Path(__file__).with_name("static") / "explorer.js"
+_CSS = (".vl-explorer{font:13px/1.4 sans-serif;color:#222;background:#fff;padding:8px;border:1px solid #ddd;"
+        "border-radius:4px;max-width:100%;overflow-x:auto}"
+        ".vl-explorer .vl-row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
+        ".vl-explorer .vl-col{display:flex;flex-direction:column;gap:6px}"
+        ".vl-explorer .vl-plane{position:relative;border:1px solid #bbb}"
+        ".vl-explorer .vl-plane canvas{position:absolute;left:0;top:0;width:100%;height:100%}"
+        ".vl-explorer .vl-plane canvas:last-child{cursor:crosshair;touch-action:none}"
+        ".vl-explorer canvas{image-rendering:pixelated}"
+        ".vl-explorer .vl-pad{border:1px solid #888;cursor:crosshair;touch-action:none}"
+        ".vl-explorer figure{margin:0;text-align:center;font-size:11px}"
+        ".vl-explorer .vl-strip{display:flex;flex-wrap:wrap;gap:4px;margin-top:6px}"
+        ".vl-explorer .vl-controls label{margin-right:12px;white-space:nowrap}"
+        ".vl-explorer button{margin:2px;font-size:12px}"
+        ".vl-explorer .vl-title{font-weight:bold;margin-bottom:4px}"
+        ".vl-explorer .vl-hint{color:#555;font-size:12px;margin:6px 0 0}"
+        ".vl-explorer .vl-error{color:#b00}")
+_ids = itertools.count()
+
+
+# --- weights: export and the reference that reads them back ------------------------------
+
+def fnv1a32(data: bytes) -> int:
+    """FNV-1a, 32 bits, of ``data``: the checksum the page verifies before using a tensor."""
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF  # h = (h xor byte) * FNV prime mod 2^32
+    return h
+
+
+def export_tensor(name: str, t: Union[torch.Tensor, np.ndarray], dtype: str = "float16") -> Dict[str, Any]:
+    """One tensor as page data: ``{name, shape, dtype, data (base64, little-endian), sha256, fnv1a32}``.
+
+    ``dtype`` is ``"float16"``, ``"float32"`` or ``"uint8"`` (values in ``[0, 1]`` stored as
+    ``round(255 x)``, for example images).
+    """
+    a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+    if dtype == "uint8":
+        a = np.clip(np.rint(a.astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    elif dtype in DTYPES:
+        a = a.astype("<f2" if dtype == "float16" else "<f4")
+    else:
+        raise ValueError(f"export_tensor: dtype must be one of {DTYPES + ('uint8',)}, got {dtype!r}")
+    if not np.all(np.isfinite(a.astype(np.float64))):
+        raise ValueError(f"export_tensor: {name} has non-finite values after conversion to {dtype} "
+                         "(too large for float16? use dtype='float32')")
+    raw = np.ascontiguousarray(a).tobytes()
+    return {"name": name, "shape": list(a.shape), "dtype": dtype, "data": base64.b64encode(raw).decode("ascii"),
+            "sha256": hashlib.sha256(raw).hexdigest(), "fnv1a32": fnv1a32(raw)}
+
+
+def import_tensor(spec: Dict[str, Any]) -> torch.Tensor:
+    """The float32 tensor an :func:`export_tensor` record holds; checks size and both checksums."""
+    raw = base64.b64decode(spec["data"])
+    if hashlib.sha256(raw).hexdigest() != spec["sha256"] or fnv1a32(raw) != spec["fnv1a32"]:
+        raise ValueError(f"import_tensor: checksum mismatch in {spec.get('name')!r}: the data is corrupt")
+    np_dtype = {"float16": "<f2", "float32": "<f4", "uint8": np.uint8}[spec["dtype"]]
+    a = np.frombuffer(raw, dtype=np_dtype)
+    if a.size != int(np.prod(spec["shape"])):
+        raise ValueError(f"import_tensor: {spec.get('name')!r} holds {a.size} values, shape {spec['shape']} needs "
+                         f"{int(np.prod(spec['shape']))}")
+    a = a.reshape(spec["shape"]).astype(np.float32)
+    return torch.from_numpy(a / 255 if spec["dtype"] == "uint8" else a)
+
+
+def _mlp_layers(net: nn.Module, where: str) -> List[nn.Linear]:
+    """The Linear layers of an MLP ``Linear, ReLU, ..., Linear`` (the only networks the page runs)."""
+    mods = [m for m in net.modules() if not isinstance(m, (nn.Sequential, nn.Flatten, nn.Unflatten))]
+    linears = [m for m in mods if isinstance(m, nn.Linear)]
+    expected = [t for lin in linears for t in (nn.Linear, nn.ReLU)][:-1]
+    if not linears or [type(m) for m in mods] != expected:
+        kinds = sorted({type(m).__name__ for m in mods} - {"Linear", "ReLU"})
+        raise ValueError(f"{where}: the browser explorers run MLP networks only (Linear and ReLU layers); this "
+                         f"model has {', '.join(kinds) or 'another layout'}: train it with arch='mlp'")
+    return linears
+
+
+def _check_model(model: nn.Module, where: str, need_vae: bool, need_standard_prior: bool) -> None:
+    """Refuse, with what is needed, a model the page cannot run."""
+    from ..model import VAE, Autoencoder  # the library's two model classes
+    if not isinstance(model, (VAE, Autoencoder)):
+        raise TypeError(f"{where}: needs a vl.VAE (or vl.Autoencoder), got {type(model).__name__}")
+    if need_vae and not isinstance(model, VAE):
+        raise TypeError(f"{where}: needs a vl.VAE, whose encoder gives q(z|x) = N(mu, sigma^2); got a "
+                        f"{type(model).__name__}, which has no sigma. Train vl.VAE(latent_dim=2, arch='mlp')")
+    if model.latent_dim != LATENT_DIM:
+        raise ValueError(f"{where}: draws a 2-D latent plane, so it needs latent_dim=2; this model has "
+                         f"latent_dim={model.latent_dim}. Train vl.VAE(latent_dim=2, arch='mlp')")
+    if model.config.get("arch", "mlp") != "mlp":
+        raise ValueError(f"{where}: runs MLP networks only: needs arch='mlp', got arch={model.config['arch']!r}")
+    prior = getattr(model, "prior", None)
+    if need_standard_prior and prior is not None and type(prior).__name__ != "StandardNormalPrior":
+        raise ValueError(f"{where}: draws the prior N(0, I) and the KL to it, so it needs prior='standard'; "
+                         f"this model has a {type(prior).__name__}")
+    c = model.input_shape[0]
+    if c not in (1, 3):
+        raise ValueError(f"{where}: shows images with 1 or 3 channels, got input_shape={model.input_shape}")
+
+
+def export_model(model: nn.Module, dtype: str = "float16", encoder: bool = False) -> Dict[str, Any]:
+    """The decoder (and, if ``encoder``, the encoder) of an MLP model as page data.
+
+    Returns ``{latent_dim, input_shape, likelihood, decoder: [{weight [out, in], bias [out]}],
+    encoder?}``, each tensor an :func:`export_tensor` record.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"export_model: dtype must be one of {DTYPES}, got {dtype!r}")
+
+    def layers(net: nn.Module, name: str) -> List[Dict[str, Any]]:
+        return [{"weight": export_tensor(f"{name}.{i}.weight", lin.weight, dtype),  # [out, in]
+                 "bias": export_tensor(f"{name}.{i}.bias", lin.bias, dtype)}  # [out]
+                for i, lin in enumerate(_mlp_layers(net, f"export_model({name})"))]
+
+    out = {"latent_dim": int(model.latent_dim), "input_shape": list(model.input_shape),
+           "likelihood": model.likelihood, "decoder": layers(model.decoder, "decoder")}
+    if encoder:
+        out["encoder"] = layers(model.encoder, "encoder")
+    return out
+
+
+def _run_exported(layers: List[Dict[str, Any]], h: torch.Tensor) -> torch.Tensor:
+    """PyTorch forward of exported layers, float32: ``h = relu(W h + b)``, no ReLU after the last."""
+    for i, layer in enumerate(layers):
+        h = h @ import_tensor(layer["weight"]).T + import_tensor(layer["bias"])  # [N, out]
+        if i < len(layers) - 1:
+            h = torch.relu(h)
+    return h
+
+
+def decode_exported(exported: Dict[str, Any], z: torch.Tensor) -> torch.Tensor:
+    """The reference for the page: ``E[x|z]`` from the exported weights, ``z: [N, D] -> [N, C, H, W]`` in [0, 1]."""
+    out = _run_exported(exported["decoder"], z.float())
+    p = torch.sigmoid(out) if exported["likelihood"] == "bernoulli" else out.clamp(0, 1)  # the model's mean_image
+    return p.reshape(-1, *exported["input_shape"])
+
+
+def encode_exported(exported: Dict[str, Any], x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``x: [N, C, H, W] -> (mu [N, D], logvar [N, D])`` from the exported encoder."""
+    h = _run_exported(exported["encoder"], x.float().reshape(len(x), -1))  # [N, 2D]
+    return h.chunk(2, dim=-1)
+
+
+# --- the object a notebook displays --------------------------------------------------------
+
+class BrowserExplorer:
+    """A browser explorer: ``spec`` (settings and weights) and the HTML that runs it.
+
+    Displayed in a notebook it renders itself (``_repr_html_``); ``html`` is that output,
+    ``nbytes`` its size, ``save(path)`` writes a standalone page that works offline.
+    """
+
+    def __init__(self, kind: str, spec: Dict[str, Any], budget_bytes: int = PAGE_BUDGET_BYTES):
+        self.kind = kind
+        self.spec = dict(spec, kind=kind)
+        payload = json.dumps(self.spec, separators=(",", ":"), sort_keys=True)
+        self.element_id = f"vl-{kind}-{hashlib.sha256(payload.encode()).hexdigest()[:10]}-{next(_ids)}"
+        self.html = self._render(payload)
+        self.nbytes = len(self.html.encode("utf-8"))
+        if self.nbytes > budget_bytes:
+            raise ValueError(f"{kind} explorer: the page would carry {self.nbytes / 1e6:.2f} MB, over the "
+                             f"{budget_bytes / 1e6:.2f} MB budget. Use dtype='float16', a smaller model "
+                             "(hidden=(256,)), fewer points (max_points), or raise budget_bytes")
+
+    def _render(self, payload: str) -> str:
+        js = JS_PATH.read_text(encoding="utf-8")
+        if "</script" in js.lower():
+            raise RuntimeError(f"{JS_PATH} must not contain '</script'")
+        payload = payload.replace("</", "<\\/")  # JSON inside <script>: no early close tag
+        uid = self.element_id
+        return (f'<div class="vl-explorer" id="{uid}" data-kind="{self.kind}"></div>\n'
+                f"<style>{_CSS}</style>\n"
+                f'<script type="application/json" id="{uid}-spec">{payload}</script>\n'
+                f"<script>(function () {{\n{js}\nvlMountExplorer(document.getElementById(\"{uid}\"), "
+                f"JSON.parse(document.getElementById(\"{uid}-spec\").textContent));\n}})();</script>\n")
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return f"BrowserExplorer(kind={self.kind!r}, {self.nbytes / 1e3:.0f} kB)"
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Write a standalone HTML page (no network needed) and return its path."""
+        path = Path(path)
+        title = _html.escape(self.spec.get("title") or f"{self.kind} explorer")
+        path.write_text(f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>'
+                        f"<body>\n{self.html}</body></html>\n", encoding="utf-8")
+        return path
+
+
+# --- the factories ----------------------------------------------------------------------------
+
+def _check_count(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_extent(extent: Sequence[float]) -> List[float]:
+    e = [float(v) for v in extent]
+    if len(e) != 4 or not all(np.isfinite(e)) or e[0] >= e[1] or e[2] >= e[3]:
+        raise ValueError(f"extent must be (z1_min, z1_max, z2_min, z2_max), finite and increasing; got {extent!r}")
+    return e
+
+
+def _points(model: nn.Module, x: Optional[torch.Tensor], labels: Optional[torch.Tensor], max_points: int,
+            seed: int) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
+    """Encoded means of (a seeded subset of) ``x`` for the plane's background, with class colours."""
+    if x is None:
+        return {}, None
+    from ..metrics import embed
+    from ..plots import class_colormap
+    n = len(x)
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_points] if n > max_points \
+        else torch.arange(n)
+    z = embed(model, x[idx]).detach().cpu().float()  # encoded means, [N, 2]
+    out: Dict[str, Any] = {"points": export_tensor("points", z, "float16")}
+    if labels is not None:
+        lab = torch.as_tensor(labels)[idx].long()
+        if lab.numel() and lab.min() < 0:
+            raise ValueError("labels must be non-negative class indices")
+        n_classes = int(lab.max()) + 1 if lab.numel() else 1
+        cmap = class_colormap(n_classes)
+        out["labels"] = lab.tolist()
+        out["colors"] = ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in cmap(k)[:3]) for k in range(n_classes)]
+    return out, z.numpy()
+
+
+def _auto_extent(z: Optional[np.ndarray], default: float = 3.0) -> List[float]:
+    """A square plane holding 99% of the points (and the prior's 2σ), with a margin."""
+    r = default
+    if z is not None and len(z):
+        r = max(2.0, float(np.quantile(np.abs(z), 0.99)) * 1.15)
+    return [-r, r, -r, r]
+
+
+def browser_latent_explorer(model: nn.Module, x: Optional[torch.Tensor] = None,
+                            labels: Optional[torch.Tensor] = None, *, max_points: int = 2000,
+                            extent: Optional[Sequence[float]] = None, steps: int = 9, start=(0.0, 0.0),
+                            dtype: str = "float16", plane_px: int = 320, image_scale: int = 5,
+                            title: Optional[str] = None, seed: int = 0,
+                            budget_bytes: int = PAGE_BUDGET_BYTES) -> BrowserExplorer:
+    """Drag a point over the 2-D latent plane and see its decoding ``E[x|z]``, in the page.
+
+    Args:
+        model: a ``VAE`` or ``Autoencoder`` with ``latent_dim=2`` and ``arch="mlp"``.
+        x: images ``[N, C, H, W]`` whose encoded means are drawn on the plane (optional).
+        labels: ``[N]`` class indices for the points' colours (optional).
+        max_points: at most this many points (a seeded subset), 2 bytes per coordinate.
+        extent: ``(z1_min, z1_max, z2_min, z2_max)``; default: 99% of the points, at least ±2.
+        steps: images in the interpolation strip between two clicked points (>= 2).
+        start: the first ``z`` decoded.
+        dtype: ``"float16"`` (half the bytes) or ``"float32"`` weights.
+        plane_px, image_scale: the plane's size in pixels, the decoded image's magnification.
+    """
+    where = "browser_latent_explorer"
+    _check_model(model, where, need_vae=False, need_standard_prior=False)
+    steps = _check_count("steps", steps, 2)
+    max_points = _check_count("max_points", max_points, 1)
+    pts, z = _points(model, x, labels, max_points, seed)
+    spec = {"model": export_model(model, dtype), "extent": _check_extent(extent) if extent else _auto_extent(z),
+            "steps": steps, "start": [float(v) for v in start], "plane_px": _check_count("plane_px", plane_px, 64),
+            "image_scale": _check_count("image_scale", image_scale, 1), "title": title, "prior_contours": False,
+            **pts}
+    return BrowserExplorer("latent", spec, budget_bytes)
+
+
+def browser_draw_digit(model: nn.Module, x: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None,
+                       *, n_samples: int = 8, n_examples: int = 10, max_points: int = 1000,
+                       extent: Sequence[float] = (-4.0, 4.0, -4.0, 4.0), dtype: str = "float16",
+                       plane_px: int = 300, pad_scale: int = 8, title: Optional[str] = None, seed: int = 0,
+                       budget_bytes: int = PAGE_BUDGET_BYTES) -> BrowserExplorer:
+    """Draw a digit; the encoder runs in the page and q(z|x)'s ellipse appears over the prior.
+
+    The plane shows the prior N(0, I) (circles at 1, 2, 3 σ), the posterior's 1σ and 2σ
+    ellipses, ``n_samples`` draws ``z = μ + σ ⊙ ε`` (decoded in a strip) and KL(q ‖ p) in nats.
+
+    Args:
+        model: a ``VAE`` with ``latent_dim=2``, ``arch="mlp"`` and the standard normal prior.
+        x, labels: images and classes; the encoded means of up to ``max_points`` of them are
+            drawn faintly, and the first image of each of up to ``n_examples`` classes becomes
+            an "example" button (stored as 8-bit pixels).
+        n_samples: posterior draws decoded per update (>= 1); "New ε" redraws them.
+        extent: the plane, ``(z1_min, z1_max, z2_min, z2_max)``.
+        dtype: ``"float16"`` or ``"float32"`` weights; the page carries encoder and decoder.
+        pad_scale: screen pixels per image pixel on the drawing pad.
+    """
+    where = "browser_draw_digit"
+    _check_model(model, where, need_vae=True, need_standard_prior=True)
+    n_samples = _check_count("n_samples", n_samples, 1)
+    n_examples = _check_count("n_examples", n_examples, 0)
+    pts, _ = _points(model, x, labels, _check_count("max_points", max_points, 1), seed) if max_points else ({}, None)
+    spec: Dict[str, Any] = {"model": export_model(model, dtype, encoder=True), "extent": _check_extent(extent),
+                            "n_samples": n_samples, "seed": int(seed), "prior_contours": True, "title": title,
+                            "plane_px": _check_count("plane_px", plane_px, 64),
+                            "pad_scale": _check_count("pad_scale", pad_scale, 1), **pts}
+    if x is not None and n_examples:
+        if labels is not None:  # the first image of each class, in class order
+            lab = torch.as_tensor(labels).long()
+            classes = sorted(set(lab.tolist()))[:n_examples]
+            idx = [int((lab == k).nonzero()[0]) for k in classes]
+            names = [str(k) for k in classes]
+        else:
+            idx = list(range(min(n_examples, len(x))))
+            names = [f"example {i + 1}" for i in idx]
+        spec["examples"] = export_tensor("examples", x[idx].detach().cpu().float().clamp(0, 1), "uint8")
+        spec["example_names"] = names
+    return BrowserExplorer("draw", spec, budget_bytes)
+
+
+def browser_reparam_explorer(model: Optional[nn.Module] = None, *, mu: Sequence[float] = (1.0, -0.5),
+                             sigma: Sequence[float] = (0.6, 0.4), n_samples: int = 64, n_decoded: int = 8,
+                             extent: Sequence[float] = (-4.0, 4.0, -4.0, 4.0), mu_max: float = 3.0,
+                             sigma_range: Tuple[float, float] = (0.05, 2.0), grid: int = 64,
+                             dtype: str = "float16", plane_px: int = 300, eps_px: int = 200,
+                             title: Optional[str] = None, seed: int = 0,
+                             budget_bytes: int = PAGE_BUDGET_BYTES) -> BrowserExplorer:
+    """Sliders for μ and σ of q = N(μ, diag σ²) in 2-D: the density, ε draws and z = μ + σ ⊙ ε.
+
+    The left plane holds ``n_samples`` fixed draws ε ~ N(0, I); the right one q's density
+    on a ``grid x grid`` raster, the same draws moved to ``z = μ + σ ⊙ ε``, and the text the
+    KL to the prior, ``½ Σ (μ² + σ² − 1 − log σ²)`` nats, all recomputed on every slider move.
+    With a ``model`` (``VAE``, ``latent_dim=2``, ``arch="mlp"``, standard prior) the page
+    also decodes μ and the first ``n_decoded`` z.
+
+    Args:
+        mu, sigma: the sliders' starting values (μ in ``[-mu_max, mu_max]``, σ in ``sigma_range``).
+        n_samples: ε draws (>= 1); "New ε" redraws them. grid: density raster (>= 8).
+        extent: both planes, ``(min1, max1, min2, max2)``.
+    """
+    where = "browser_reparam_explorer"
+    if model is not None:
+        _check_model(model, where, need_vae=True, need_standard_prior=True)
+    n_samples = _check_count("n_samples", n_samples, 1)
+    n_decoded = _check_count("n_decoded", n_decoded, 0)
+    lo, hi = (float(s) for s in sigma_range)
+    if not (0 < lo < hi) or not (mu_max > 0):
+        raise ValueError(f"need 0 < sigma_range[0] < sigma_range[1] and mu_max > 0, got {sigma_range}, {mu_max}")
+    if len(mu) != 2 or len(sigma) != 2:
+        raise ValueError(f"mu and sigma are 2-D: got mu={mu!r}, sigma={sigma!r}")
+    clamp = lambda v, a, b: float(min(max(float(v), a), b))  # noqa: E731  slider ranges
+    sub = "\u2081\u2082"  # subscripts 1, 2
+    controls = [{"name": f"mu{d + 1}", "label": "\u03bc" + sub[d], "min": -mu_max, "max": mu_max,
+                 "step": 0.01, "value": clamp(mu[d], -mu_max, mu_max)} for d in range(2)]
+    controls += [{"name": f"sigma{d + 1}", "label": "\u03c3" + sub[d], "min": lo, "max": hi,
+                  "step": 0.01, "value": clamp(sigma[d], lo, hi)} for d in range(2)]
+    spec = {"model": export_model(model, dtype) if model is not None else None, "controls": controls,
+            "extent": _check_extent(extent), "n_samples": n_samples, "n_decoded": n_decoded, "seed": int(seed),
+            "grid": _check_count("grid", grid, 8), "prior_contours": True, "title": title,
+            "plane_px": _check_count("plane_px", plane_px, 64), "eps_px": _check_count("eps_px", eps_px, 64)}
+    return BrowserExplorer("reparam", spec, budget_bytes)
