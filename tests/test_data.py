@@ -1,4 +1,4 @@
-"""Tests of vae_lib.data: the bundled splits, the IDX reader and the download path, all offline."""
+"""Tests of vae_lib.data and vae_lib.idx: the bundled splits, the IDX reader and the download path, all offline."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from vae_lib import atomic, data
+from vae_lib import atomic, data, idx
 from vae_lib.data import DATASETS, DatasetDownloadError, DatasetFileError, load_dataset
 
 # --- a tiny fake IDX data set, written by the tests --------------------------------------
@@ -180,7 +180,7 @@ def test_default_root_follows_vae_lib_data(tmp_path: Path, monkeypatch: pytest.M
 
 
 def fake_fetch(files: dict[str, bytes], calls: list[str], fail_first_mirror: bool = False):
-    """A stand-in for data._fetch that serves ``files`` by name, recording each URL asked for."""
+    """A stand-in for idx.fetch that serves ``files`` by name, recording each URL asked for."""
 
     def fetch(url: str, dest: Path, progress: bool) -> None:
         calls.append(url)
@@ -196,13 +196,13 @@ def test_failed_download_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyte
         dest.write_bytes(b"partial")  # a half-written file must not survive
         raise urllib.error.URLError("simulated: offline")
 
-    monkeypatch.setattr(data, "_fetch", offline)
+    monkeypatch.setattr(idx, "fetch", offline)
     with pytest.raises(DatasetDownloadError) as info:
         load_dataset("mnist", "test", root=tmp_path, download=True)
     assert isinstance(info.value, ConnectionError)
     message = str(info.value)
     assert "mnist-5k" in message and "offline" in message and str(tmp_path) in message
-    for mirror in data._MIRRORS["mnist"]:  # every mirror was tried
+    for mirror in idx.MIRRORS["mnist"]:  # every mirror was tried
         assert mirror in message
     assert list(tmp_path.iterdir()) == []
 
@@ -213,7 +213,7 @@ def test_checksum_mismatch_keeps_good_files_and_removes_temp(
     good = fake_files("train")
     write(tmp_path, {"train-images-idx3-ubyte.gz": good["train-images-idx3-ubyte.gz"]})
     calls: list[str] = []
-    monkeypatch.setattr(data, "_fetch", fake_fetch(good, calls))  # real _SHA256: fake bytes cannot match
+    monkeypatch.setattr(idx, "fetch", fake_fetch(good, calls))  # real SHA256: fake bytes cannot match
     with pytest.raises(DatasetDownloadError, match="SHA-256"):
         load_dataset("mnist", "train", root=tmp_path, download=True)
     # the file already there is not fetched again
@@ -227,15 +227,15 @@ def test_successful_download_falls_back_to_next_mirror(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     files = fake_files("t10k", seed=3)
-    monkeypatch.setitem(data._SHA256, name, {f: hashlib.sha256(b).hexdigest() for f, b in files.items()})
+    monkeypatch.setitem(idx.SHA256, name, {f: hashlib.sha256(b).hexdigest() for f, b in files.items()})
     calls: list[str] = []
-    monkeypatch.setattr(data, "_fetch", fake_fetch(files, calls, fail_first_mirror=True))
+    monkeypatch.setattr(idx, "fetch", fake_fetch(files, calls, fail_first_mirror=True))
     root = tmp_path / "new" / "folder"  # created on demand
     x, y = load_dataset(name, "test", root=root, download=True, progress=False)
     assert x.shape == (N_FAKE, 1, 28, 28)
     assert torch.equal(y, torch.from_numpy(fake_split(3)[1].astype(np.int64)))
     assert sorted(p.name for p in root.iterdir()) == sorted(files)  # no temp files left
-    assert [url.rsplit("/", 1)[0] + "/" for url in calls[:2]] == list(data._MIRRORS[name])
+    assert [url.rsplit("/", 1)[0] + "/" for url in calls[:2]] == list(idx.MIRRORS[name])
     # second load: files are there, nothing fetched
     load_dataset(name, "test", root=root, download=True)
     assert len(calls) == 4
@@ -245,15 +245,24 @@ def test_fetch_streams_a_url_to_a_file(tmp_path: Path) -> None:
     source = tmp_path / "source.gz"
     source.write_bytes(bytes(range(256)) * 1000)
     dest = tmp_path / "dest.part"
-    data._fetch(source.as_uri(), dest, progress=False)  # file:// needs no network
+    idx.fetch(source.as_uri(), dest, progress=False)  # file:// needs no network
     assert dest.read_bytes() == source.read_bytes()
-    assert data._sha256(dest) == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert idx.sha256(dest) == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def test_errors_are_one_class_wherever_imported() -> None:
+    import vae_lib
+
+    assert data.DatasetFileError is idx.DatasetFileError is vae_lib.DatasetFileError
+    assert data.DatasetDownloadError is idx.DatasetDownloadError is vae_lib.DatasetDownloadError
+    assert {"DatasetFileError", "DatasetDownloadError"} <= set(data.__all__) & set(idx.__all__)
+    assert all(hasattr(idx, name) for name in idx.__all__)
 
 
 def test_checksum_table_is_complete() -> None:
-    for name, mirrors in data._MIRRORS.items():
+    for name, mirrors in idx.MIRRORS.items():
         assert name in DATASETS and mirrors
-        table = data._SHA256[name]
+        table = idx.SHA256[name]
         kinds = ("images-idx3", "labels-idx1")
         assert sorted(table) == sorted(f"{p}-{k}-ubyte.gz" for p in ("train", "t10k") for k in kinds)
         assert all(len(h) == 64 and int(h, 16) >= 0 for h in table.values())
@@ -350,8 +359,8 @@ def test_download_gets_open_permissions_and_removes_a_killed_downloads_litter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = fake_files("t10k", seed=4)
-    monkeypatch.setitem(data._SHA256, "mnist", {f: hashlib.sha256(b).hexdigest() for f, b in files.items()})
-    monkeypatch.setattr(data, "_fetch", fake_fetch(files, []))
+    monkeypatch.setitem(idx.SHA256, "mnist", {f: hashlib.sha256(b).hexdigest() for f, b in files.items()})
+    monkeypatch.setattr(idx, "fetch", fake_fetch(files, []))
     litter = tmp_path / f".t10k-images-idx3-ubyte.gz.{atomic._HOST}-{_dead_pid()}-0123abcd.tmp"
     litter.write_bytes(b"half a download")  # what a download killed by SIGKILL leaves
     old = os.umask(0o002)

@@ -12,7 +12,9 @@ Two are the official IDX files, read from a folder and fetched on request:
 
 * ``"mnist"`` and ``"fashion-mnist"``: 60,000 ``"train"`` / 10,000 ``"test"`` images,
   28x28. Pass ``download=True`` to fetch them (internet needed); each file is checked
-  against its known SHA-256 before it is put in place.
+  against its known SHA-256 before it is put in place. Fetching, checking and parsing
+  those files is :mod:`vae_lib.idx`'s job; its two errors, :class:`DatasetFileError` and
+  :class:`DatasetDownloadError`, are re-exported here.
 
 The held-out split that scores a finished model is ``held_out_split(name)``: ``"val"`` for
 the bundled sets, ``"test"`` for the IDX sets. For watching training (a per-epoch
@@ -24,20 +26,14 @@ al. (2016) did, and trains on the other 59,600.
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
-import http.client
-import math
 import os
-import urllib.request
-import zlib
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from .idx import MIRRORS, DatasetDownloadError, DatasetFileError, default_root, load_idx_split
 
 __all__ = ["DATASETS", "load_dataset", "train_val_split", "held_out_split", "IDX_VAL_SIZE", "binarize",
            "DatasetFileError", "DatasetDownloadError"]
@@ -53,49 +49,6 @@ _SPLITS = {
 _SPLIT_SEED = 0  # seed of the fixed train/val split of the bundled sets
 _VAL_FRACTION = 0.1  # share of each class held out as "val"
 IDX_VAL_SIZE = 400  # training images of mnist / fashion-mnist held out for validation (Burda et al., 2016)
-
-# Mirrors are tried in order; every file must match its SHA-256 below whichever one served it.
-_MIRRORS = {
-    "mnist": (
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    ),
-    "fashion-mnist": (
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-    ),
-}
-# SHA-256 of the official gzip files, as hard-coded in torchvision's dataset code
-# (torchvision/prototype/datasets/_builtin/mnist.py) and in many independent projects.
-_SHA256 = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-    },
-}
-_IDX_MAGIC = {2051: 3, 2049: 1}  # magic number -> number of dimensions (images: n, rows, cols; labels: n)
-_BUNDLED_HINT = "The bundled 'mnist-5k' (5,000 MNIST digits, no download) works offline."
-
-
-class DatasetFileError(ValueError):
-    """A data file is corrupt, truncated or not the IDX file it should be."""
-
-
-class DatasetDownloadError(ConnectionError):
-    """A file could not be fetched from any mirror, or what came did not match its SHA-256."""
-
-
-class _ChecksumMismatch(Exception):
-    """One mirror served a file whose SHA-256 is wrong (the next mirror is tried)."""
-
 
 def load_dataset(
     name: str = "mnist-5k",
@@ -132,9 +85,9 @@ def load_dataset(
     if split not in _SPLITS[name]:
         valid = ", ".join(map(repr, _SPLITS[name]))
         raise ValueError(f"Unknown split {split!r} for {name!r}; choose one of {valid}.")
-    if name in _MIRRORS:
-        folder = Path(root).expanduser() if root is not None else _default_root(name)
-        return _load_idx_split(name, split, folder, download, progress)
+    if name in MIRRORS:
+        folder = Path(root).expanduser() if root is not None else default_root(name)
+        return load_idx_split(name, split, folder, download, progress)
     x, y = _bundled(name)
     index = _stratified_split(name)[split]
     return x[index], y[index]  # advanced indexing copies, so the cache stays intact
@@ -239,141 +192,6 @@ def _stratified_split(name: str) -> dict[str, torch.Tensor]:
     """Fixed train/val indices of a bundled set: ``round(0.1 · n_c)`` of each class c go to "val"."""
     per_class = lambda counts: np.array([round(_VAL_FRACTION * int(n)) for n in counts])  # noqa: E731
     return _stratified_indices(_bundled(name)[1].numpy(), per_class)
-
-
-# --- the IDX sets: mnist and fashion-mnist -----------------------------------------------
-
-
-def _default_root(name: str) -> Path:
-    """``$VAE_LIB_DATA/<name>``, else ``$XDG_CACHE_HOME/vae_lib/<name>`` (``~/.cache`` by default)."""
-    if os.environ.get("VAE_LIB_DATA"):
-        return Path(os.environ["VAE_LIB_DATA"]).expanduser() / name
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "vae_lib" / name
-
-
-def _load_idx_split(
-    name: str, split: str, folder: Path, download: bool, progress: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read (downloading first if asked) one split of an IDX set from ``folder``.
-
-    Returns ``x``: [N, 1, rows, cols] float32 in [0, 1] and ``y``: [N] int64.
-    """
-    prefix = "train" if split == "train" else "t10k"
-    image_file, label_file = f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"
-    missing = [f for f in (image_file, label_file) if not (folder / f).is_file()]
-    if missing and not download:
-        raise FileNotFoundError(
-            f"{name!r} split {split!r}: {' and '.join(missing)} not found in {folder}. "
-            f"Pass download=True to fetch them (needs internet), or put the official gzip IDX "
-            f"files in that folder (or pass root=). {_BUNDLED_HINT}"
-        )
-    for filename in missing:
-        _download(name, filename, folder, progress)
-
-    images = _read_idx(folder / image_file, magic=2051)  # [N, rows, cols] uint8
-    labels = _read_idx(folder / label_file, magic=2049)  # [N] uint8
-    if len(images) != len(labels):
-        raise DatasetFileError(
-            f"{folder / image_file} holds {len(images)} images but {folder / label_file} "
-            f"holds {len(labels)} labels; the two files do not belong together."
-        )
-    if labels.size and labels.max() > 9:
-        raise DatasetFileError(f"{folder / label_file}: label {labels.max()} is outside 0..9.")
-    x = torch.from_numpy(np.divide(images, 255, dtype=np.float32)).unsqueeze(1)  # [N, 1, rows, cols]
-    return x, torch.from_numpy(labels.astype(np.int64))
-
-
-def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse one gzip IDX file of unsigned bytes, checking it on the way.
-
-    Layout: big-endian int32 magic (2051 images, 2049 labels), then one int32 per
-    dimension, then the uint8 data in C order. Returns [n, rows, cols] or [n] uint8.
-    """
-    try:
-        with gzip.open(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError, zlib.error) as exc:  # not gzip, truncated stream, bad CRC
-        raise DatasetFileError(f"{path}: not a readable gzip file ({exc}).") from exc
-    ndim = _IDX_MAGIC[magic]
-    header_bytes = 4 * (1 + ndim)
-    if len(raw) < header_bytes:
-        raise DatasetFileError(f"{path}: {len(raw)} bytes is too short for an IDX header.")
-    header = np.frombuffer(raw, dtype=">i4", count=1 + ndim)  # [magic, n, (rows, cols)]
-    if header[0] != magic:
-        kind = "image" if magic == 2051 else "label"
-        raise DatasetFileError(f"{path}: magic number {header[0]}, expected {magic} (an IDX {kind} file).")
-    shape = tuple(int(d) for d in header[1:])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=header_bytes)
-    if min(shape) < 0 or data.size != math.prod(shape):
-        raise DatasetFileError(
-            f"{path}: header promises {'x'.join(map(str, shape))} = {math.prod(shape)} bytes "
-            f"of data but the file holds {data.size} (truncated or corrupt)."
-        )
-    return data.reshape(shape)
-
-
-# --- downloading ---------------------------------------------------------------------------
-
-
-def _fetch(url: str, dest: Path, progress: bool) -> None:
-    """Stream ``url`` into the file ``dest`` (overwriting it), with a tqdm progress bar.
-
-    The only function that touches the network: tests replace it.
-    """
-    from tqdm.auto import tqdm
-
-    request = urllib.request.Request(url, headers={"User-Agent": "vae_lib"})
-    with urllib.request.urlopen(request, timeout=30) as response, open(dest, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        desc = url.rsplit("/", 1)[-1]
-        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                bar.update(len(chunk))
-
-
-def _sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _download(name: str, filename: str, folder: Path, progress: bool) -> None:
-    """Put a verified ``folder/filename`` in place, trying each mirror in turn.
-
-    Each attempt is written with :func:`vae_lib.atomic.atomic_write`, and only a file whose
-    SHA-256 matches is moved into place, so a failed or corrupt download never leaves a
-    partial file nor replaces a good one (and one killed outright is cleaned up next time).
-    """
-    expected = _SHA256[name][filename]
-    failures = []
-
-    def fetch_verified(url: str) -> Callable[[Path], None]:
-        def write(tmp: Path) -> None:
-            _fetch(url, tmp, progress)
-            actual = _sha256(tmp)
-            if actual != expected:
-                raise _ChecksumMismatch(f"{url}: SHA-256 {actual} does not match the expected {expected}")
-        return write
-
-    for mirror in _MIRRORS[name]:
-        url = mirror + filename
-        try:
-            atomic_write(folder / filename, fetch_verified(url))
-            return
-        except _ChecksumMismatch as exc:
-            failures.append(str(exc))
-        except (OSError, http.client.HTTPException) as exc:  # URLError, HTTPError, timeouts, ...
-            failures.append(f"{url}: {exc}")
-    raise DatasetDownloadError(
-        f"Could not download {filename} for {name!r} into {folder}:\n  " + "\n  ".join(failures)
-        + "\nCheck the internet connection, or put the official file in that folder yourself. "
-        + _BUNDLED_HINT
-    )
 
 
 def binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
