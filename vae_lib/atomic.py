@@ -1,6 +1,6 @@
 """Writing files atomically: the one helper behind every file vae_lib writes.
 
-Checkpoints (:mod:`vae_lib.checkpoint`), downloads (:mod:`vae_lib.data`) and the command
+Checkpoints (:mod:`vae_lib.checkpoint`), downloads (:mod:`vae_lib.idx`) and the command
 line's JSON and PNG outputs (:mod:`vae_lib.cli`) are all written the same way:
 
 1. a temporary file is created beside the target, named ``.<target>.<host>-<pid>-<random>.tmp``,
