@@ -43,6 +43,10 @@ Colab: ipywidgets 8 needs Colab's custom widget manager. Run
 ``from google.colab import output; output.enable_custom_widget_manager()`` once per
 session (the chapters' install guard does this), or the widgets do not appear.
 
+The ``browser_*`` factories (module ``explorers``) need no kernel at all: they export a small
+MLP VAE's weights into the cell's HTML output and run the model in the reader's page, in a
+notebook and in the built book alike (see :mod:`vae_lib.widgets.explorers`).
+
 The code lives in one module per chapter (``mu_sigma``, ``posterior``, ``reparam``, ``beta``,
 ``latent``) over the shared machinery in ``_base``; everything is imported here.
 """
@@ -54,6 +58,7 @@ from .posterior import posterior_prior_explorer, posterior_prior_scrubber
 from .reparam import reparam_explorer, reparam_scrubber
 from .beta import beta_explorer, beta_scrubber
 from .latent import latent_explorer, latent_scrubber
+from .explorers import BrowserExplorer, browser_latent_explorer, browser_draw_digit, browser_reparam_explorer
 
 __all__ = [
     "Explorer",
@@ -68,4 +73,8 @@ __all__ = [
     "beta_scrubber",
     "latent_explorer",
     "latent_scrubber",
+    "BrowserExplorer",
+    "browser_latent_explorer",
+    "browser_draw_digit",
+    "browser_reparam_explorer",
 ]
