@@ -105,7 +105,8 @@ def export_tensor(name: str, t: Union[torch.Tensor, np.ndarray], dtype: str = "f
     if dtype == "uint8":
         a = np.clip(np.rint(a.astype(np.float64) * 255), 0, 255).astype(np.uint8)
     elif dtype in DTYPES:
-        a = a.astype("<f2" if dtype == "float16" else "<f4")
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
+            a = a.astype("<f2" if dtype == "float16" else "<f4")
     else:
         raise ValueError(f"export_tensor: dtype must be one of {DTYPES + ('uint8',)}, got {dtype!r}")
     if not np.all(np.isfinite(a.astype(np.float64))):

@@ -4,7 +4,7 @@
 // it is, in a cell's text/html output (Jupyter, JupyterLab, VS Code, Colab), and the same
 // output is what the built book shows, with no kernel and no network. The Python side
 // wraps it as  (function () { <this file>; vlMountExplorer(root, spec); })();  where spec
-// is JSON.parse of a <script type="application/json"> block: weights as base64 float16 or
+// is JSON.parse of the output's application/json script block: weights as base64 float16 or
 // float32 (shape, checksum), settings and a few precomputed points. Nothing is eval'ed.
 //
 // root.vlExplorer exposes the state for tests and teachers:
