@@ -254,6 +254,7 @@ function vlDrawExplorer(root, spec, api) {
   });
   api.setDrawing = function (pixels) { for (let i = 0; i < P; i++) x[i] = Math.min(1, Math.max(0, pixels[i])); return update(); };
   api.resample = function () { draw_eps(); return update(); };
+  api.decode = (z) => Array.from(model.decode(z));
   let down = false;
   function paint(ev) {  // a soft 3x3 brush, as MNIST strokes are anti-aliased
     const r = pad.getBoundingClientRect(), cx = Math.floor((ev.clientX - r.left) / r.width * W), cy = Math.floor((ev.clientY - r.top) / r.height * H);
