@@ -405,9 +405,9 @@ def test_page_renders_offline(doc, open_page, html_dir):
 # run by this test on the weights the page carries (decode_exported / encode_exported).
 
 MAX_ABS_ERROR = 1e-3  # in probability: the page's float32 maths against PyTorch, same weights
-# float16 weights against the float32 model they were rounded from (dtype="float16"): the
-# bound stated in vae_lib.widgets.explorers; the float32 export is held to MAX_ABS_ERROR.
-FLOAT16_BOUND = 1e-2
+# float16 weights against the float32 model they were rounded from (dtype="float16"): held
+# to the same 1e-3 (measured: about 2e-4 here and on the book's 784-256-2 MNIST model).
+FLOAT16_BOUND = 1e-3
 UPDATE_BUDGET_MS = 16.0  # one update (median over 50 moves): reported, warned about if over
 UPDATE_FAIL_MS = 100.0   # only a gross regression fails (the machine is shared: no timed assertion)
 N_MOVES = 50

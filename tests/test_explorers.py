@@ -91,7 +91,7 @@ def test_exported_model_decodes_and_encodes_like_the_model():
     torch.testing.assert_close(logvar, logvar_ref.detach(), rtol=0, atol=1e-6)
     # float16: the same maths on the rounded weights, within float16's rounding of the model
     ex16 = E.export_model(m, "float16")
-    assert (E.decode_exported(ex16, z) - m.decode_mean(z)).abs().max() < 1e-2
+    assert (E.decode_exported(ex16, z) - m.decode_mean(z)).abs().max() < 1e-3
     assert E.import_tensor(ex16["decoder"][0]["weight"]).equal(m.decoder[0][0].weight.detach().half().float())
 
 
