@@ -45,7 +45,7 @@ session (the chapters' install guard does this), or the widgets do not appear.
 
 The ``browser_*`` factories (module ``explorers``) need no kernel at all: they export a small
 MLP VAE's weights into the cell's HTML output and run the model in the reader's page, in a
-notebook and in the built book alike (see :mod:`vae_lib.widgets.explorers`).
+notebook and in the built book alike (module ``vae_lib.widgets.explorers``).
 
 The code lives in one module per chapter (``mu_sigma``, ``posterior``, ``reparam``, ``beta``,
 ``latent``) over the shared machinery in ``_base``; everything is imported here.
