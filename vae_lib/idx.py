@@ -68,7 +68,8 @@ SHA256: dict[str, dict[str, str]] = {
         "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
     },
 }
-#: IDX magic number -> number of dimensions: 2051 images (n, rows, cols), 2049 labels (n).
+#: The number of dimensions for each IDX magic number, 3 for images (2051; n, rows, cols)
+#: and 1 for labels (2049; n).
 IDX_MAGIC: dict[int, int] = {2051: 3, 2049: 1}
 _BUNDLED_HINT = "The bundled 'mnist-5k' (5,000 MNIST digits, no download) works offline."
 
