@@ -239,8 +239,11 @@ class BrowserExplorer:
         return (f'<div class="vl-explorer" id="{uid}" data-kind="{self.kind}"></div>\n'
                 f"<style>{_CSS}</style>\n"
                 f'<script type="application/json" id="{uid}-spec">{payload}</script>\n'
-                f"<script>(function () {{\n{js}\nvlMountExplorer(document.getElementById(\"{uid}\"), "
-                f"JSON.parse(document.getElementById(\"{uid}-spec\").textContent));\n}})();</script>\n")
+                f"<script>(function () {{\n{js}\n"
+                # the output's own document (a notebook may render outputs in a shadow root)
+                f"const doc = document.currentScript ? document.currentScript.getRootNode() : document;\n"
+                f"const byId = (id) => (doc.getElementById && doc.getElementById(id)) || document.getElementById(id);\n"
+                f"vlMountExplorer(byId(\"{uid}\"), JSON.parse(byId(\"{uid}-spec\").textContent));\n}})();</script>\n")
 
     def _repr_html_(self) -> str:
         return self.html
