@@ -73,8 +73,6 @@ __all__ = [
     "beta_scrubber",
     "latent_explorer",
     "latent_scrubber",
-    "BrowserExplorer",
-    "browser_latent_explorer",
-    "browser_draw_digit",
-    "browser_reparam_explorer",
 ]
+# The browser explorers are importable from here too; they are documented (and listed in
+# __all__) in their own module, vae_lib.widgets.explorers.
