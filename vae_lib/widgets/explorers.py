@@ -8,16 +8,13 @@ script. The same output runs in Jupyter, JupyterLab, VS Code and Colab, and in t
 book, offline: nothing is fetched from the network and nothing but that module is executed
 (the weights are parsed with ``JSON.parse``, never evaluated).
 
-===============================  ===============================================  ==========
-factory                          what the reader does                             needs
-===============================  ===============================================  ==========
-``browser_latent_explorer``      moves over the 2-D latent plane, sees E[x|z];    decoder
-                                 clicks two points for the interpolation
-``browser_draw_digit``           draws a digit; the encoder runs in the page;     a VAE
-                                 q(z|x)'s ellipse over the prior, samples decoded
-``browser_reparam_explorer``     moves μ and σ; density, fixed ε draws,           (decoder)
-                                 z = μ + σ ⊙ ε and KL(q ‖ p) live
-===============================  ===============================================  ==========
+============================  =======================================================  ===========
+factory                       what the reader does                                     needs
+============================  =======================================================  ===========
+``browser_latent_explorer``   moves over the 2-D plane and sees E[x|z]; clicks a path  a decoder
+``browser_draw_digit``        draws a digit: q(z|x) over the prior, samples decoded    a VAE
+``browser_reparam_explorer``  moves μ and σ: density, ε, z = μ + σ ⊙ ε and the KL      (a decoder)
+============================  =======================================================  ===========
 
 The explorers draw a 2-D latent plane, so the model must be ``VAE(latent_dim=2,
 arch="mlp")`` (the draw-a-digit and reparameterization explorers also need the standard
@@ -61,6 +58,7 @@ __all__ = [
     "export_model",
     "decode_exported",
     "encode_exported",
+    "fnv1a32",
 ]
 
 PAGE_BUDGET_BYTES = 1_500_000  # bytes of HTML per explorer (weights, points and script)
