@@ -1,13 +1,16 @@
 """How long each chapter takes to execute, top to bottom, one after another.
 
 Each notebook runs in a fresh kernel (nbclient, as nbval and `jupyter nbconvert --execute`
-do), in the book's folder, sequentially, and nothing is written back. The table gives each
+do), in the book's folder, sequentially; nothing is written back unless ``--write`` asks for
+the executed notebooks to replace the committed ones (atomically, so that one run both
+re-executes the book and measures it). The table gives each
 notebook's wall time and the share spent in its slowest cells, checked against the book's
 budget: at most 90 s per chapter and 6 minutes for the whole book on 2 CPU cores.
 
     python benchmarks/bench_chapters.py                  # every book/NN_*.ipynb
     python benchmarks/bench_chapters.py book/05_*.ipynb  # some of them
     python benchmarks/bench_chapters.py --json times.json
+    python benchmarks/bench_chapters.py --write          # re-execute the book in place, timed
 
 The CPU model, its core count and whether it has AVX-512 are printed with the table, since
 matrix products on AVX2-only cores run about 2.5 times slower than on AVX-512 ones; the
@@ -24,6 +27,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from vae_lib.atomic import atomic_write
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTER_BUDGET_S = 90.0
@@ -46,8 +51,11 @@ def cpu_description() -> str:
     return f"{model}, {os.cpu_count()} cores, {isa}"
 
 
-def run_notebook(path: Path, timeout: int = 900) -> tuple[float, list[tuple[float, int]]]:
-    """Execute ``path`` in a fresh kernel; ``(wall seconds, [(cell seconds, cell index)] slowest first)``."""
+def run_notebook(path: Path, timeout: int = 900, write: bool = False) -> tuple[float, list[tuple[float, int]]]:
+    """Execute ``path`` in a fresh kernel; ``(wall seconds, [(cell seconds, cell index)] slowest first)``.
+
+    With ``write``, the executed notebook replaces ``path`` (written to a temporary file, then
+    renamed, so a failed run leaves the committed notebook as it was)."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     cell_times = []
@@ -57,19 +65,23 @@ def run_notebook(path: Path, timeout: int = 900) -> tuple[float, list[tuple[floa
             t = time.perf_counter()
             client.execute_cell(cell, i)
             cell_times.append((time.perf_counter() - t, i))
-    return time.perf_counter() - t0, sorted(cell_times, reverse=True)
+    wall = time.perf_counter() - t0
+    if write:
+        atomic_write(path, lambda tmp: nbformat.write(nb, str(tmp)))
+    return wall, sorted(cell_times, reverse=True)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("notebooks", nargs="*", type=Path, help="default: every book/NN_*.ipynb")
     p.add_argument("--json", type=Path, help="also write the times to this file")
+    p.add_argument("--write", action="store_true", help="save each executed notebook in place")
     args = p.parse_args(argv)
     paths = args.notebooks or sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
     print(f"CPU: {cpu_description()}; load average before: {os.getloadavg()[0]:.2f}")
     rows, total = [], 0.0
     for path in paths:
-        wall, cells = run_notebook(path)
+        wall, cells = run_notebook(path, write=args.write)
         total += wall
         slow = ", ".join(f"c{i} {t:.1f}s" for t, i in cells[:3])
         rows.append({"notebook": path.name, "seconds": round(wall, 1), "slowest_cells": slow,
