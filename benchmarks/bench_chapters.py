@@ -65,7 +65,8 @@ def run_notebook(path: Path, timeout: int = 900, write: bool = False) -> tuple[f
             t = time.perf_counter()
             client.execute_cell(cell, i)
             cell_times.append((time.perf_counter() - t, i))
-    wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        client.set_widgets_metadata()  # the widgets' saved state, which the static book renders
     if write:
         atomic_write(path, lambda tmp: nbformat.write(nb, str(tmp)))
     return wall, sorted(cell_times, reverse=True)
