@@ -90,7 +90,7 @@ def gradient_variance_table(mu: float, sigma: float, sample_counts: Sequence[int
     for n_samples in sample_counts:
         r = gradient_estimates(mu, sigma, n_samples, trials, "reparam", f, seed)[:, 0]
         s = gradient_estimates(mu, sigma, n_samples, trials, "score", f, seed)[:, 0]
-        rows.append({"n_samples": int(n_samples), "n": int(n_samples), "reparam_mean": float(r.mean()), "reparam_var": float(r.var()),
+        rows.append({"n_samples": int(n_samples), "reparam_mean": float(r.mean()), "reparam_var": float(r.var()),
                      "score_mean": float(s.mean()), "score_var": float(s.var()),
                      "ratio": float(s.var() / r.var())})
     return rows

@@ -194,10 +194,6 @@ def log_aggregate_posterior(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Ten
     return torch.cat(out)
 
 
-# Deprecated private alias: plots/latent.py still imports it; remove once it uses log_aggregate_posterior.
-_log_aggregate = log_aggregate_posterior
-
-
 @torch.no_grad()
 def aggregate_posterior_gap(model: nn.Module, x: torch.Tensor, n_samples: int = 2000, seed: int = 0) -> AggregateGap:
     """Estimate :class:`AggregateGap` from the posteriors of the inputs ``x``, seeded."""

@@ -91,7 +91,7 @@ def plot_gradient_variance(rows: Sequence[Dict[str, float]], true_value: Optiona
         per_sample_var: optional exact one-sample variances ``{"reparam": v1, "score": v2}``; drawn
             as the dotted lines ``v/n`` on the left.
     """
-    n = np.array([r["n"] for r in rows], dtype=float)
+    n = np.array([r["n_samples"] for r in rows], dtype=float)
     fig = new_figure((9.0, 3.6))
     left, right = fig.subplots(1, 2)
     styles = {"reparam": ("tab:blue", "o", "reparameterization"), "score": ("tab:red", "s", "score function")}
