@@ -145,3 +145,21 @@ def test_log_aggregate_posterior_matches_torch_mixture():
     mu, logvar, z = torch.randn(30, 3, generator=g), 0.5 * torch.randn(30, 3, generator=g), torch.randn(17, 3, generator=g)
     q = MixtureSameFamily(Categorical(logits=torch.zeros(30)), Independent(Normal(mu, torch.exp(0.5 * logvar)), 1))
     torch.testing.assert_close(vl.metrics.log_aggregate_posterior(z, mu, logvar, chunk=5), q.log_prob(z))
+
+
+def test_eval_mode_restores_the_mode_even_when_the_block_raises():
+    from vae_lib.device import eval_mode
+
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))
+    m.train()
+    with eval_mode(m) as device:
+        assert not m.training and device == torch.device("cpu")
+    assert m.training
+    with pytest.raises(RuntimeError, match="boom"):
+        with eval_mode(m):
+            raise RuntimeError("boom")
+    assert m.training  # restored although the block failed
+    m.eval()
+    with eval_mode(m):
+        pass
+    assert not m.training  # an eval model stays in eval

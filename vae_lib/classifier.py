@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .device import default_device, model_device
+from .device import default_device, eval_mode
 
 __all__ = ["DigitClassifier", "train_digit_classifier", "class_probabilities", "classifier_confidence",
            "predictive_entropy", "accuracy"]
@@ -114,12 +114,9 @@ def train_digit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, b
 def class_probabilities(clf: DigitClassifier, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
     """``p(y | image)``: ``[N, K]`` softmax probabilities (rows sum to 1), on the CPU."""
     clf.check_input(images, "class_probabilities")
-    was_training = clf.training
-    clf.eval()
-    device = model_device(clf)
-    probs = [F.softmax(clf(images[i:i + batch_size].to(device, torch.float32)), dim=-1).cpu()  # [b, K]
-             for i in range(0, images.shape[0], batch_size)]
-    clf.train(was_training)
+    with eval_mode(clf) as device:
+        probs = [F.softmax(clf(images[i:i + batch_size].to(device, torch.float32)), dim=-1).cpu()  # [b, K]
+                 for i in range(0, images.shape[0], batch_size)]
     return torch.cat(probs) if probs else torch.zeros(0, clf.n_classes)
 
 

@@ -1,11 +1,12 @@
 """Picking the device: one helper, so nothing else in the library hard-codes ``.cuda()``."""
 from __future__ import annotations
 
-from typing import Union
+import contextlib
+from typing import Iterator, Union
 
 import torch
 
-__all__ = ["default_device", "model_device", "resolve_device"]
+__all__ = ["default_device", "model_device", "resolve_device", "eval_mode"]
 
 
 def default_device() -> torch.device:
@@ -52,3 +53,15 @@ def resolve_device(device: Union[str, torch.device, None] = None) -> torch.devic
     elif dev.type != "cpu":
         raise ValueError(f"device {str(dev)!r} is not supported; use one of: {have}")
     return dev
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.device]:
+    """``model.eval()`` for the ``with`` block, and its train/eval mode restored afterwards,
+    even when the block raises. Yields the model's device (where its inputs must go)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model_device(model)
+    finally:
+        model.train(was_training)

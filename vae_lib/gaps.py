@@ -25,7 +25,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from .device import model_device
+from .device import eval_mode, model_device
 from .losses import reparameterize
 from .metrics import iwae_log_likelihood, posterior_stats
 
@@ -83,15 +83,12 @@ def elbo_of_posterior(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logva
     _check_posterior(model, x, mu, logvar, "elbo_of_posterior")
     if n_samples < 1:
         raise ValueError(f"elbo_of_posterior: n_samples must be >= 1, got {n_samples}")
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
-    g = torch.Generator(device=device).manual_seed(seed)
-    out = []
-    for i in range(0, x.shape[0], batch_size):
-        xb, mb, lb = (t[i:i + batch_size].to(device) for t in (x, mu, logvar))
-        out.append(_elbo(model, xb, mb, lb, n_samples, g))
-    model.train(was_training)
+    with eval_mode(model) as device:
+        g = torch.Generator(device=device).manual_seed(seed)
+        out = []
+        for i in range(0, x.shape[0], batch_size):
+            xb, mb, lb = (t[i:i + batch_size].to(device) for t in (x, mu, logvar))
+            out.append(_elbo(model, xb, mb, lb, n_samples, g))
     return torch.cat(out)
 
 
@@ -127,24 +124,22 @@ def refine_posterior(model: nn.Module, x: torch.Tensor, steps: int = 200, lr: fl
     device = model_device(model)
     mu0, logvar0 = init if init is not None else posterior_stats(model, x)
     _check_posterior(model, x, mu0, logvar0, "refine_posterior")
-    was_training = model.training
-    model.eval()
-    g = torch.Generator(device=device).manual_seed(seed)
-    mus, logvars = [], []
-    for i in range(0, x.shape[0], batch_size):
-        xb = x[i:i + batch_size].to(device)
-        mu = mu0[i:i + batch_size].detach().to(device).clone().requires_grad_(True)  # [B, D], one per image
-        logvar = logvar0[i:i + batch_size].detach().to(device).clone().requires_grad_(True)
-        opt = torch.optim.Adam([mu, logvar], lr=lr)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))  # lr → 0 at the end
-        for _ in range(steps):
-            loss = -_elbo(model, xb, mu, logvar, n_samples, g).sum()  # −Σ_n ELBO(x_n): image n's gradient is its own
-            mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])  # decoder frozen: no parameter grads
-            opt.step()
-            schedule.step()
-        mus.append(mu.detach())
-        logvars.append(logvar.detach())
-    model.train(was_training)
+    with eval_mode(model):
+        g = torch.Generator(device=device).manual_seed(seed)
+        mus, logvars = [], []
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i:i + batch_size].to(device)
+            mu = mu0[i:i + batch_size].detach().to(device).clone().requires_grad_(True)  # [B, D], one per image
+            logvar = logvar0[i:i + batch_size].detach().to(device).clone().requires_grad_(True)
+            opt = torch.optim.Adam([mu, logvar], lr=lr)
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))  # lr → 0 at the end
+            for _ in range(steps):
+                loss = -_elbo(model, xb, mu, logvar, n_samples, g).sum()  # −Σ_n ELBO(x_n): image n's gradient is its own
+                mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])  # decoder frozen: no parameter grads
+                opt.step()
+                schedule.step()
+            mus.append(mu.detach())
+            logvars.append(logvar.detach())
     return torch.cat(mus), torch.cat(logvars)
 
 

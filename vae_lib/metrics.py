@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .device import model_device
+from .device import eval_mode, model_device
 from .losses import gaussian_log_prob, reparameterize
 if TYPE_CHECKING:  # the trainer imports this module (evaluate); beta_sweep imports it when called
     import vae_lib.train
@@ -60,14 +60,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, beta: float = 1.0, batch_size: i
     """
     device = torch.device(device) if device is not None else model_device(model)
     x = check_images(model, x, "evaluate").to(device)
-    was_training = model.training
-    model.eval()
-    g = torch.Generator(device=device).manual_seed(seed)
-    sums = torch.zeros(2, device=device)  # Σ recon, Σ kl over the images
-    for i in range(0, x.shape[0], batch_size):
-        t = model.elbo(x[i:i + batch_size], beta=beta, generator=g)
-        sums += torch.stack([t.recon.sum(), t.kl.sum()])
-    model.train(was_training)
+    with eval_mode(model):
+        g = torch.Generator(device=device).manual_seed(seed)
+        sums = torch.zeros(2, device=device)  # Σ recon, Σ kl over the images
+        for i in range(0, x.shape[0], batch_size):
+            t = model.elbo(x[i:i + batch_size], beta=beta, generator=g)
+            sums += torch.stack([t.recon.sum(), t.kl.sum()])
     recon, kl = (sums / x.shape[0]).tolist()
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
 
@@ -92,25 +90,22 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
                          f"{model.latent_dim}] each, got {[list(p.shape) for p in posterior]}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
-    g = torch.Generator(device=device).manual_seed(seed)
-    out = []
-    for i in range(0, x.shape[0], batch_size):
-        xb = x[i:i + batch_size].to(device)
-        if posterior is None:
-            mu, logvar = _gaussian_posterior(model, model.posterior_stats(xb), "iwae_log_likelihood")  # [B, D] each
-        else:
-            mu, logvar = (p[i:i + batch_size].to(device) for p in posterior)
-        log_w = []
-        for j in range(0, k, chunk):
-            z = reparameterize(mu, logvar, g, n_samples=min(chunk, k - j))  # z_i = μ + σ ⊙ ε_i, [m, B, D]
-            log_px_z = model.log_likelihood(model.decode(z), xb)  # [m, B]
-            log_w.append(log_px_z + model.prior_log_prob(z) - gaussian_log_prob(z, mu, logvar))
-        log_w = torch.cat(log_w, dim=0)  # [k, B]
-        out.append(torch.logsumexp(log_w, dim=0) - math.log(k))  # log mean_i w_i
-    model.train(was_training)
+    with eval_mode(model) as device:
+        g = torch.Generator(device=device).manual_seed(seed)
+        out = []
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i:i + batch_size].to(device)
+            if posterior is None:
+                mu, logvar = _gaussian_posterior(model, model.posterior_stats(xb), "iwae_log_likelihood")  # [B, D] each
+            else:
+                mu, logvar = (p[i:i + batch_size].to(device) for p in posterior)
+            log_w = []
+            for j in range(0, k, chunk):
+                z = reparameterize(mu, logvar, g, n_samples=min(chunk, k - j))  # z_i = μ + σ ⊙ ε_i, [m, B, D]
+                log_px_z = model.log_likelihood(model.decode(z), xb)  # [m, B]
+                log_w.append(log_px_z + model.prior_log_prob(z) - gaussian_log_prob(z, mu, logvar))
+            log_w = torch.cat(log_w, dim=0)  # [k, B]
+            out.append(torch.logsumexp(log_w, dim=0) - math.log(k))  # log mean_i w_i
     return torch.cat(out)
 
 
