@@ -25,9 +25,9 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from .device import eval_mode, model_device
+from .device import eval_mode
 from .losses import reparameterize
-from .metrics import iwae_log_likelihood, posterior_stats
+from .metrics import check_images, iwae_log_likelihood, posterior_stats
 
 __all__ = ["InferenceGaps", "elbo_of_posterior", "refine_posterior", "inference_gaps"]
 
@@ -60,9 +60,7 @@ def _require_gaussian_posterior(model: nn.Module, x: torch.Tensor, where: str) -
     if not hasattr(model, "prior_log_prob"):
         raise TypeError(f"{where}: needs a model with a Gaussian posterior q(z|x) and a prior (a vl.VAE); "
                         f"got {type(model).__name__}, which has neither (an autoencoder has no ELBO)")
-    model.check_input(x, where)
-    if x.shape[0] == 0:
-        raise ValueError(f"{where}: got no images")
+    check_images(model, x, where)  # shape, dtype, finite pixels in range, not empty
 
 
 @torch.no_grad()
@@ -121,10 +119,9 @@ def refine_posterior(model: nn.Module, x: torch.Tensor, steps: int = 200, lr: fl
     if steps < 0 or lr <= 0 or n_samples < 1:
         raise ValueError(f"refine_posterior: need steps >= 0, lr > 0 and n_samples >= 1, "
                          f"got steps={steps}, lr={lr}, n_samples={n_samples}")
-    device = model_device(model)
     mu0, logvar0 = init if init is not None else posterior_stats(model, x)
     _check_posterior(model, x, mu0, logvar0, "refine_posterior")
-    with eval_mode(model):
+    with eval_mode(model) as device:
         g = torch.Generator(device=device).manual_seed(seed)
         mus, logvars = [], []
         for i in range(0, x.shape[0], batch_size):

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._base import _check_count
 # The weight export lives in .weights; its names stay importable from here too.
 from .weights import (check_model, decode_exported, encode_exported, export_model, export_tensor,  # noqa: F401
                       fnv1a32, import_tensor)
@@ -132,12 +133,6 @@ class BrowserExplorer:
 
 # --- the factories ----------------------------------------------------------------------------
 
-def _check_count(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_extent(extent: Sequence[float]) -> List[float]:
     e = [float(v) for v in extent]
     if len(e) != 4 or not all(np.isfinite(e)) or e[0] >= e[1] or e[2] >= e[3]:
@@ -197,12 +192,12 @@ def browser_latent_explorer(model: nn.Module, x: Optional[torch.Tensor] = None,
     """
     where = "browser_latent_explorer"
     check_model(model, where, need_vae=False, need_standard_prior=False)
-    steps = _check_count("steps", steps, 2)
-    max_points = _check_count("max_points", max_points, 1)
+    steps = _check_count(where, "steps", steps, 2)
+    max_points = _check_count(where, "max_points", max_points, 1)
     pts, z = _points(model, x, labels, max_points, seed)
     spec = {"model": export_model(model, dtype), "extent": _check_extent(extent) if extent else _auto_extent(z),
-            "steps": steps, "start": [float(v) for v in start], "plane_px": _check_count("plane_px", plane_px, 64),
-            "image_scale": _check_count("image_scale", image_scale, 1), "title": title, "prior_contours": False,
+            "steps": steps, "start": [float(v) for v in start], "plane_px": _check_count(where, "plane_px", plane_px, 64),
+            "image_scale": _check_count(where, "image_scale", image_scale, 1), "title": title, "prior_contours": False,
             **pts}
     return BrowserExplorer("latent", spec, budget_bytes)
 
@@ -229,13 +224,13 @@ def browser_draw_digit(model: nn.Module, x: Optional[torch.Tensor] = None, label
     """
     where = "browser_draw_digit"
     check_model(model, where, need_vae=True, need_standard_prior=True)
-    n_samples = _check_count("n_samples", n_samples, 1)
-    n_examples = _check_count("n_examples", n_examples, 0)
-    pts, _ = _points(model, x, labels, _check_count("max_points", max_points, 1), seed) if max_points else ({}, None)
+    n_samples = _check_count(where, "n_samples", n_samples, 1)
+    n_examples = _check_count(where, "n_examples", n_examples, 0)
+    pts, _ = _points(model, x, labels, _check_count(where, "max_points", max_points, 1), seed) if max_points else ({}, None)
     spec: Dict[str, Any] = {"model": export_model(model, dtype, encoder=True), "extent": _check_extent(extent),
                             "n_samples": n_samples, "seed": int(seed), "prior_contours": True, "title": title,
-                            "plane_px": _check_count("plane_px", plane_px, 64),
-                            "pad_scale": _check_count("pad_scale", pad_scale, 1), **pts}
+                            "plane_px": _check_count(where, "plane_px", plane_px, 64),
+                            "pad_scale": _check_count(where, "pad_scale", pad_scale, 1), **pts}
     if x is not None and n_examples:
         if labels is not None:  # the first image of each class, in class order
             lab = torch.as_tensor(labels).long()
@@ -273,8 +268,8 @@ def browser_reparam_explorer(model: Optional[nn.Module] = None, *, mu: Sequence[
     where = "browser_reparam_explorer"
     if model is not None:
         check_model(model, where, need_vae=True, need_standard_prior=True)
-    n_samples = _check_count("n_samples", n_samples, 1)
-    n_decoded = _check_count("n_decoded", n_decoded, 0)
+    n_samples = _check_count(where, "n_samples", n_samples, 1)
+    n_decoded = _check_count(where, "n_decoded", n_decoded, 0)
     lo, hi = (float(s) for s in sigma_range)
     if not (0 < lo < hi) or not (mu_max > 0):
         raise ValueError(f"need 0 < sigma_range[0] < sigma_range[1] and mu_max > 0, got {sigma_range}, {mu_max}")
@@ -288,6 +283,6 @@ def browser_reparam_explorer(model: Optional[nn.Module] = None, *, mu: Sequence[
                   "step": 0.01, "value": clamp(sigma[d], lo, hi)} for d in range(2)]
     spec = {"model": export_model(model, dtype) if model is not None else None, "controls": controls,
             "extent": _check_extent(extent), "n_samples": n_samples, "n_decoded": n_decoded, "seed": int(seed),
-            "grid": _check_count("grid", grid, 8), "prior_contours": True, "title": title,
-            "plane_px": _check_count("plane_px", plane_px, 64), "eps_px": _check_count("eps_px", eps_px, 64)}
+            "grid": _check_count(where, "grid", grid, 8), "prior_contours": True, "title": title,
+            "plane_px": _check_count(where, "plane_px", plane_px, 64), "eps_px": _check_count(where, "eps_px", eps_px, 64)}
     return BrowserExplorer("reparam", spec, budget_bytes)
