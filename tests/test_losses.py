@@ -114,3 +114,18 @@ def test_reparameterize_n_samples_matches_torch_normal(gauss):
 def test_reparameterize_rejects_bad_n_samples(bad):
     with pytest.raises(ValueError, match="n_samples must be a positive int"):
         vl.reparameterize(torch.zeros(2, 3), torch.zeros(2, 3), n_samples=bad)
+
+
+def test_objective_adds_a_models_extra_penalty_outside_the_elbo():
+    """``ELBOTerms.extra`` (a VQ-VAE's codebook + commitment losses, say) joins the objective as
+    it is, with or without free bits, and never changes ``recon`` or ``kl``."""
+    g = torch.Generator().manual_seed(0)
+    recon, kl = torch.rand(8, generator=g) * 100, torch.rand(8, generator=g) * 5
+    extra = torch.tensor(2.5, requires_grad=True)
+    plain = vl.ELBOTerms(recon=recon, kl=kl, loss=(recon + kl).mean(), z=torch.zeros(8, 3))
+    with_extra = vl.ELBOTerms(recon=recon, kl=kl, loss=(recon + kl).mean(), z=torch.zeros(8, 3), extra=extra)
+    for beta, fb in [(1.0, 0.0), (0.5, 0.0), (1.0, 2.0)]:
+        base = vl.objective(plain, beta, free_bits=fb)
+        torch.testing.assert_close(vl.objective(with_extra, beta, free_bits=fb), base + 2.5)
+    vl.objective(with_extra, 1.0).backward()
+    assert extra.grad == 1.0  # ∂objective/∂extra = 1: the penalty is added unweighted

@@ -11,6 +11,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetDownloadError, DatasetFileError, binarize, load_dataset
 from .glue import glue
 from . import classifier, estimators, fused, plots
+from . import anomaly, conditional, likelihoods, probes, vq  # Part II, one module per idea
 from .device import default_device, model_device
 from .estimators import gradient_estimates, gradient_variance_table
 from .losses import (
@@ -50,5 +51,6 @@ __all__ = [
     "iwae_log_likelihood", "active_units", "posterior_stats", "embed", "aggregate_posterior_gap", "AggregateGap",
     "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "classifier", "estimators", "fused", "plots",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
+    "anomaly", "conditional", "likelihoods", "probes", "vq",
     "refine_posterior", "inference_gaps", "InferenceGaps", "elbo_of_posterior",
 ]

@@ -38,6 +38,9 @@ class ELBOTerms:
         kl_per_dim: ``[B, D]`` the KL split over latent dimensions when it is
             available in closed form (standard prior), else ``None``. Used by free bits.
         z: ``[B, D]`` the latent sample the reconstruction used.
+        extra: scalar added to the training objective as it is, outside the ELBO (for example a
+            VQ-VAE's codebook and commitment losses), or ``None``. It is never part of ``recon``
+            or ``kl``, so the nats the trainer records stay those of the bound.
     """
 
     recon: torch.Tensor
@@ -45,6 +48,7 @@ class ELBOTerms:
     loss: torch.Tensor
     kl_per_dim: Optional[torch.Tensor] = None
     z: Optional[torch.Tensor] = None
+    extra: Optional[torch.Tensor] = None
 
 
 def reparameterize(
@@ -118,11 +122,13 @@ def objective(terms: ELBOTerms, beta: float, free_bits: float = 0.0) -> torch.Te
     Free bits (Kingma et al., 2016): each latent dimension's KL, averaged over the batch,
     counts as at least ``free_bits`` nats (λ), so the optimiser gains nothing by pushing it
     lower. Without a per-dimension KL (mixture priors) the total is floored at ``λ · D``.
+    A model's ``terms.extra`` (a scalar penalty outside the ELBO) is added as it is.
     """
     if free_bits <= 0:
-        return terms.recon.mean() + beta * terms.kl.mean()  # mean_B(recon) + β · mean_B(KL)
-    if terms.kl_per_dim is not None:
+        kl = terms.kl.mean()  # mean_B(KL)
+    elif terms.kl_per_dim is not None:
         kl = terms.kl_per_dim.mean(dim=0).clamp(min=free_bits).sum()  # Σ_d max(λ, E_B[KL_d])
     else:
         kl = terms.kl.mean().clamp(min=free_bits * terms.z.shape[-1])  # max(λD, E_B[KL])
-    return terms.recon.mean() + beta * kl
+    loss = terms.recon.mean() + beta * kl  # mean_B(recon) + β · KL
+    return loss if terms.extra is None else loss + terms.extra

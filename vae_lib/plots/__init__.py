@@ -27,6 +27,12 @@ from .curves import (
     plot_history_comparison, plot_bound_vs_k, plot_kl_per_dim,
 )
 from .gradients import plot_reparam_graph, plot_gradient_variance
+# Part II: one module per chapter, each listing its figures in its own __all__
+from . import conditional, representations, likelihoods, vq
+from .conditional import *  # noqa: F401,F403
+from .representations import *  # noqa: F401,F403
+from .likelihoods import *  # noqa: F401,F403
+from .vq import *  # noqa: F401,F403
 
 __all__ = [
     "new_figure",
@@ -63,3 +69,4 @@ __all__ = [
     "plot_image_grids",
     "plot_beta_grid",
 ]
+__all__ += conditional.__all__ + representations.__all__ + likelihoods.__all__ + vq.__all__
