@@ -67,7 +67,11 @@ def test_toc_format():
     assert toc["format"] == "jb-book"
     assert toc["root"] == "book/intro"
     captions = [p.get("caption") for p in toc.get("parts", [])]
-    assert captions == ["Chapters", "Appendix"], captions
+    assert captions == ["Part I: What a VAE is", "Part II: VAEs at work", "Appendix"], captions
+    chapters = [[c["file"] for c in p["chapters"]] for p in toc["parts"]]
+    assert [int(f.split("/")[1][:2]) for f in chapters[0]] == [1, 2, 3, 4, 5]
+    assert [int(f.split("/")[1][:2]) for f in chapters[1]] == [7, 8, 9, 10], "Part II: chapters 7-10"
+    assert chapters[2][0] == "book/06_evaluation", "the appendix opens with the evaluation notebook"
 
 
 def test_toc_has_no_duplicates():

@@ -59,6 +59,8 @@ from .reparam import reparam_explorer, reparam_scrubber
 from .beta import beta_explorer, beta_scrubber
 from .latent import latent_explorer, latent_scrubber
 from .explorers import BrowserExplorer, browser_latent_explorer, browser_draw_digit, browser_reparam_explorer
+from . import conditional  # Part II, chapter 7
+from .conditional import *  # noqa: F401,F403
 
 __all__ = [
     "Explorer",
@@ -73,6 +75,7 @@ __all__ = [
     "beta_scrubber",
     "latent_explorer",
     "latent_scrubber",
+    *conditional.__all__,
 ]
 # The browser explorers are importable from here too; they are documented (and listed in
 # __all__) in their own module, vae_lib.widgets.explorers.
