@@ -397,6 +397,32 @@ def test_page_renders_offline(doc, open_page, html_dir):
     assert not problems, f"{doc}.html:\n  " + "\n  ".join(problems)
 
 
+NAV_JS = """() => {
+  const nav = document.querySelector('nav.bd-links, .bd-sidebar-primary nav, nav');
+  const out = [];
+  nav.querySelectorAll('p.caption, a.reference.internal').forEach(e => {
+    out.push(e.matches('p.caption') ? {caption: e.innerText.trim()} : {href: e.getAttribute('href')});
+  });
+  return out;
+}"""
+
+
+def test_navigation_lists_every_part_and_chapter_in_order(open_page, html_dir):
+    """The sidebar a reader sees: the three parts' captions of _toc.yml in order, and under
+    them a link to every page (Part II included), in the order of _toc.yml."""
+    import yaml
+    toc = yaml.safe_load((BOOK_DIR / "_toc.yml").read_text())
+    page, log = open_page("book/intro.html")
+    items = page.evaluate(NAV_JS)
+    captions = [i["caption"] for i in items if "caption" in i]
+    assert captions == [p["caption"] for p in toc["parts"]], captions
+    hrefs = [re.sub(r"^(\./|\.\./)*(book/)?", "", i["href"]).split("#")[0] for i in items if "href" in i]
+    expected = [Path(c["file"]).name + ".html" for p in toc["parts"] for c in p["chapters"]]
+    listed = [h for h in hrefs if h in expected]
+    assert listed == expected, f"sidebar order {listed} != _toc.yml {expected}"
+    assert not log.problems(), log.problems()
+
+
 # --- the browser explorers (vae_lib.widgets.explorers): the model runs in the page ---------
 #
 # Each explorer is driven through the page (mouse moves and clicks on its canvases, drawn
