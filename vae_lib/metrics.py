@@ -1,7 +1,9 @@
 """Measuring a trained VAE: log-likelihood bounds, active units, rate and distortion,
 and how far the aggregate posterior is from the prior.
 
-All log-densities are in nats per image.
+All log-densities are in nats per image. A conditional model (``model.conditional`` true, such as
+:class:`vae_lib.conditional.ConditionalVAE`) gets its per-image side information as ``cond=``
+(``[N]`` or ``[N, ...]``, batched with the images); its scores are then bounds on ``log p(x|y)``.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:  # the trainer imports this module (evaluate); beta_sweep impo
 
 __all__ = [
     "check_images",
+    "check_cond",
     "evaluate",
     "iwae_log_likelihood",
     "active_units",
@@ -50,21 +53,62 @@ def check_images(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
     return x
 
 
+def check_cond(model: nn.Module, cond: Optional[torch.Tensor], n: int, where: str) -> Optional[torch.Tensor]:
+    """Return ``cond`` if it is what ``model`` needs for ``n`` images, else raise saying what to do.
+
+    A model with ``conditional = True`` needs a tensor ``cond: [n, ...]`` (one row per image; the
+    model's own ``check_cond(cond, where, batch=n, values=True)``, when it has one, checks the rest,
+    once, before any work); any other model takes ``cond=None`` only.
+    """
+    conditional = bool(getattr(model, "conditional", False))
+    if cond is None:
+        if conditional:
+            raise ValueError(f"{where}: {type(model).__name__} is conditional: pass its side information "
+                             f"(e.g. the labels, a [{n}] long tensor) as cond=")
+        return None
+    if not conditional:
+        raise ValueError(f"{where}: cond was given, but {type(model).__name__} is not a conditional model "
+                         f"(no `conditional = True`); drop cond, or use vae_lib.conditional.ConditionalVAE")
+    if not isinstance(cond, torch.Tensor) or cond.dim() < 1:
+        raise TypeError(f"{where}: cond must be a tensor with one row per image, [{n}, ...], got "
+                        f"{type(cond).__name__}{list(cond.shape) if isinstance(cond, torch.Tensor) else ''}")
+    if cond.shape[0] != n:
+        raise ValueError(f"{where}: {cond.shape[0]} rows of cond for {n} images; pass one per image")
+    if hasattr(model, "check_cond"):
+        model.check_cond(cond, where, batch=n, values=True)
+    return cond
+
+
+def _cond_kwargs(cond: Optional[torch.Tensor], i: int, j: int, device: torch.device) -> Dict[str, torch.Tensor]:
+    """``{}`` without side information, else ``{"cond": cond[i:j]}`` on ``device`` (for ``model.elbo``)."""
+    return {} if cond is None else {"cond": cond[i:j].to(device)}
+
+
+def _with_cond(cond: Optional[torch.Tensor], i: int, j: int, device: torch.device) -> tuple:
+    """``()`` without side information, else ``(cond[i:j],)`` on ``device``: extra positional arguments
+    of ``posterior_stats`` and ``decode``."""
+    return () if cond is None else (cond[i:j].to(device),)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, beta: float = 1.0, batch_size: int = 500,
-             device: Optional[Union[str, torch.device]] = None, seed: int = 0) -> Dict[str, float]:
+             device: Optional[Union[str, torch.device]] = None, seed: int = 0,
+             cond: Optional[torch.Tensor] = None) -> Dict[str, float]:
     """Mean ``loss``, ``recon`` and ``kl`` (nats per image) of ``model.elbo`` over ``x: [N, C, H, W]``, seeded.
 
     ``loss = recon + β · kl``: the negative ELBO at ``beta=1``. ``x`` is checked first (see
-    :func:`check_images`); the model's train/eval mode is restored afterwards.
+    :func:`check_images`); the model's train/eval mode is restored afterwards. ``cond: [N, ...]``:
+    a conditional model's side information (see :func:`check_cond`), batched with ``x``.
     """
     device = torch.device(device) if device is not None else model_device(model)
     x = check_images(model, x, "evaluate").to(device)
+    check_cond(model, cond, x.shape[0], "evaluate: cond")
     with eval_mode(model):
         g = torch.Generator(device=device).manual_seed(seed)
         sums = torch.zeros(2, device=device)  # Σ recon, Σ kl over the images
         for i in range(0, x.shape[0], batch_size):
-            t = model.elbo(x[i:i + batch_size], beta=beta, generator=g)
+            t = model.elbo(x[i:i + batch_size], beta=beta, generator=g,
+                           **_cond_kwargs(cond, i, i + batch_size, device))
             sums += torch.stack([t.recon.sum(), t.kl.sum()])
     recon, kl = (sums / x.shape[0]).tolist()
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
@@ -73,7 +117,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, beta: float = 1.0, batch_size: i
 @torch.no_grad()
 def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
                         chunk: int = 100, seed: int = 0,
-                        posterior: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
+                        posterior: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                        cond: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Importance-weighted estimate of ``log p(x)`` (Burda et al., 2016): ``[B]`` nats.
 
     ``log p(x) ≈ log 1/k Σ_i p(x|z_i) p(z_i) / q(z_i|x)`` with ``z_i ~ q(z|x)``. It is a
@@ -83,8 +128,12 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
 
     ``posterior=(mu, logvar)``, each ``[N, D]``, replaces the encoder's ``q(z|x)`` by the
     given Gaussians (for example ones refined per image, to measure the amortization gap).
+
+    ``cond: [N, ...]``: a conditional model's side information (labels), batched with ``x``; the
+    estimate is then of ``log p(x|y)``, with ``q(z|x, y)`` and ``p(x|z, y)``.
     """
     check_images(model, x, "iwae_log_likelihood")
+    check_cond(model, cond, x.shape[0], "iwae_log_likelihood: cond")
     if posterior is not None and not all(p.shape == (x.shape[0], model.latent_dim) for p in posterior):
         raise ValueError(f"iwae_log_likelihood: posterior must be (mu, logvar) of shape [{x.shape[0]}, "
                          f"{model.latent_dim}] each, got {[list(p.shape) for p in posterior]}")
@@ -95,14 +144,16 @@ def iwae_log_likelihood(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_
         out = []
         for i in range(0, x.shape[0], batch_size):
             xb = x[i:i + batch_size].to(device)
+            cb = _with_cond(cond, i, i + batch_size, device)  # () or (labels [B],)
             if posterior is None:
-                mu, logvar = _gaussian_posterior(model, model.posterior_stats(xb), "iwae_log_likelihood")  # [B, D] each
+                mu, logvar = _gaussian_posterior(model, model.posterior_stats(xb, *cb),
+                                                 "iwae_log_likelihood")  # [B, D] each
             else:
                 mu, logvar = (p[i:i + batch_size].to(device) for p in posterior)
             log_w = []
             for j in range(0, k, chunk):
                 z = reparameterize(mu, logvar, g, n_samples=min(chunk, k - j))  # z_i = μ + σ ⊙ ε_i, [m, B, D]
-                log_px_z = model.log_likelihood(model.decode(z), xb)  # [m, B]
+                log_px_z = model.log_likelihood(model.decode(z, *cb), xb)  # [m, B]
                 log_w.append(log_px_z + model.prior_log_prob(z) - gaussian_log_prob(z, mu, logvar))
             log_w = torch.cat(log_w, dim=0)  # [k, B]
             out.append(torch.logsumexp(log_w, dim=0) - math.log(k))  # log mean_i w_i
@@ -119,30 +170,35 @@ def _gaussian_posterior(model: nn.Module, stats: Tuple[torch.Tensor, Optional[to
 
 
 @torch.no_grad()
-def posterior_stats(model: nn.Module, x: torch.Tensor,
-                    batch_size: int = 1000) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+def posterior_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 1000,
+                    cond: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """``model.posterior_stats`` over all of ``x: [N, C, H, W]`` in batches, without gradients.
 
     Returns ``(mu [N, D], logvar [N, D])`` for a :class:`~vae_lib.VAE`, ``(z [N, D], None)`` for an
     :class:`~vae_lib.Autoencoder`, on the model's device. ``x`` is checked first (shape, dtype,
     NaN/Inf, and ``[0, 1]`` for a Bernoulli model), so bad data raises instead of giving codes.
+    ``cond: [N, ...]``: a conditional model's side information, batched with ``x`` (``q(z|x, y)``).
     """
     if batch_size < 1:
         raise ValueError(f"posterior_stats: batch_size must be >= 1, got {batch_size}")
     check_images(model, x, "posterior_stats")
+    check_cond(model, cond, x.shape[0], "posterior_stats: cond")
     device = model_device(model)
     mus, logvars = [], []
     for i in range(0, x.shape[0], batch_size):
-        mu, logvar = model.posterior_stats(x[i:i + batch_size].to(device))  # [b, D], [b, D] or None
+        mu, logvar = model.posterior_stats(x[i:i + batch_size].to(device),
+                                           *_with_cond(cond, i, i + batch_size, device))  # [b, D], [b, D] or None
         mus.append(mu)
         logvars.append(logvar)
     return torch.cat(mus), None if logvars[0] is None else torch.cat(logvars)
 
 
 @torch.no_grad()
-def embed(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """One code per input, ``[N, D]`` on the model's device: a VAE's posterior mean ``μ(x)``, an autoencoder's ``z``."""
-    return posterior_stats(model, x, batch_size)[0]
+def embed(model: nn.Module, x: torch.Tensor, batch_size: int = 1000,
+          cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """One code per input, ``[N, D]`` on the model's device: a VAE's posterior mean ``μ(x)``, an autoencoder's ``z``,
+    a conditional VAE's ``μ(x, y)`` with ``cond=y``."""
+    return posterior_stats(model, x, batch_size, cond=cond)[0]
 
 
 @torch.no_grad()

@@ -1,7 +1,8 @@
 """How one training step is computed: the strategies :func:`vae_lib.train.train` chooses from, once.
 
-A step is a function ``step(xb, beta_t) -> stats``: it takes a batch ``xb: [B, C, H, W]`` and
-the KL weight in force, updates the model's parameters once, and returns
+A step is a function ``step(xb, beta_t, cond=None) -> stats``: it takes a batch ``xb: [B, C, H, W]``,
+the KL weight in force and, for a conditional model, the batch's labels ``cond: [B, ...]``
+(passed on as ``model.elbo(xb, beta=beta_t, cond=cond)``), updates the model's parameters once, and returns
 ``stats = [objective, mean recon, mean KL]`` (nats per image) as one tensor on the
 device, without waiting for it. Two strategies exist:
 
@@ -24,19 +25,20 @@ from .losses import objective
 
 __all__ = ["Step", "autograd_step", "hand_written_step", "make_step"]
 
-#: ``step(xb: [B, C, H, W], beta_t) -> [objective, mean recon, mean KL]`` (one update).
-Step = Callable[[torch.Tensor, float], torch.Tensor]
+#: ``step(xb: [B, C, H, W], beta_t, cond=None) -> [objective, mean recon, mean KL]`` (one update).
+Step = Callable[..., torch.Tensor]
 
 
 def autograd_step(model: nn.Module, opt: torch.optim.Optimizer, free_bits: float = 0.0, amp: bool = False,
                   compile: bool = False, device_type: str = "cpu") -> Step:
     """The general step: ``model.elbo`` under optional bf16 autocast (``amp``) and
-    ``torch.compile``, the objective of :func:`vae_lib.objective`, autograd, ``opt.step()``."""
+    ``torch.compile``, the objective of :func:`vae_lib.objective`, autograd, ``opt.step()``.
+    With ``cond`` (the batch's labels) the model is asked for ``elbo(xb, beta=beta_t, cond=cond)``."""
     elbo = torch.compile(model.elbo) if compile else model.elbo
 
-    def step(xb: torch.Tensor, beta_t: float) -> torch.Tensor:
+    def step(xb: torch.Tensor, beta_t: float, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
-            terms = elbo(xb, beta=beta_t)
+            terms = elbo(xb, beta=beta_t) if cond is None else elbo(xb, beta=beta_t, cond=cond)
             loss = objective(terms, beta_t, free_bits)  # mean_B(recon) + β_t · KL (free bits)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -48,10 +50,14 @@ def autograd_step(model: nn.Module, opt: torch.optim.Optimizer, free_bits: float
 
 def hand_written_step(model: nn.Module, opt: torch.optim.Optimizer, free_bits: float = 0.0) -> Step:
     """The fast step for a model :func:`vae_lib.fused.why_not_fused` accepts: the gradients of
-    :class:`vae_lib.fused.FusedStep` (the same objective as :func:`autograd_step`), then ``opt.step()``."""
+    :class:`vae_lib.fused.FusedStep` (the same objective as :func:`autograd_step`), then ``opt.step()``.
+    It covers unconditional models only: a ``cond`` raises ``ValueError``."""
     grads = FusedStep(model, free_bits)  # raises ValueError for a model it does not cover
 
-    def step(xb: torch.Tensor, beta_t: float) -> torch.Tensor:
+    def step(xb: torch.Tensor, beta_t: float, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if cond is not None:
+            raise ValueError("the hand-written (fused) step covers unconditional VAEs only and takes no cond; "
+                             "train a conditional model with fused=None or fused=False (autograd)")
         stats = grads(xb, beta_t)  # objective and every ∂objective/∂p, written into p.grad
         opt.step()
         return stats

@@ -1,6 +1,8 @@
 """The training loop. It knows nothing about any particular model.
 
-A model only has to provide ``elbo(x, beta) -> ELBOTerms`` (see :mod:`vae_lib.losses`).
+A model only has to provide ``elbo(x, beta) -> ELBOTerms`` (see :mod:`vae_lib.losses`); a model
+with ``conditional = True`` takes per-image side information as well, ``elbo(x, beta, cond=c)``,
+which the trainer batches with the images (``train(..., cond=c)``) without knowing what it means.
 How each step computes its gradients is a strategy chosen once by
 :func:`vae_lib.steps.make_step` (autograd, or the hand-written backward pass of
 :mod:`vae_lib.fused` for the plain MLP VAE). Speed rules followed here: the data goes to the
@@ -23,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .device import default_device
 from .losses import objective
-from .metrics import check_images, evaluate
+from .metrics import check_cond, check_images, evaluate
 from .steps import Step, make_step
 
 __all__ = ["History", "TrainConfig", "train", "kl_weight"]
@@ -125,9 +127,11 @@ def _optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim
 
 
 def _run_epoch(step: Step, x_all: torch.Tensor, perm: torch.Tensor, cfg: TrainConfig, epoch: int,
-               draw: Callable[[torch.Tensor], torch.Tensor], bar) -> Tuple[torch.Tensor, float]:
-    """One pass over ``x_all`` in the order ``perm``; returns per-step ``[loss, recon, kl]``
-    (still on the device: ``[steps, 3]``) and the last step's ``β_t``."""
+               draw: Callable[[torch.Tensor], torch.Tensor], bar,
+               c_all: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, float]:
+    """One pass over ``x_all`` (and its side information ``c_all``, batched alike) in the order
+    ``perm``; returns per-step ``[loss, recon, kl]`` (still on the device: ``[steps, 3]``) and the
+    last step's ``β_t``."""
     n, b = x_all.shape[0], cfg.batch_size
     steps = (n + b - 1) // b
     stats = torch.zeros(steps, 3, device=x_all.device)
@@ -135,7 +139,11 @@ def _run_epoch(step: Step, x_all: torch.Tensor, perm: torch.Tensor, cfg: TrainCo
     for s in range(steps):
         xb = draw(x_all.index_select(0, perm[s * b:(s + 1) * b]))  # [b, C, H, W]
         beta_t = kl_weight(cfg.beta, cfg.kl_warmup_epochs, epoch + s / steps)
-        stats[s] = step(xb, beta_t)
+        if c_all is None:
+            stats[s] = step(xb, beta_t)
+        else:
+            cb = c_all.index_select(0, perm[s * b:(s + 1) * b])  # the same rows as xb, [b, ...]
+            stats[s] = step(xb, beta_t, cond=cb)
         bar.update(1)
     return stats, beta_t
 
@@ -170,8 +178,8 @@ def _record(history: History, stats: torch.Tensor, batch_size: int, n: int, beta
 
 
 def _record_val(history: History, model: nn.Module, val_data: torch.Tensor, cfg: TrainConfig,
-                device: torch.device) -> None:
-    ev = evaluate(model, val_data, beta=cfg.beta, device=device, seed=cfg.seed)
+                device: torch.device, val_cond: Optional[torch.Tensor] = None) -> None:
+    ev = evaluate(model, val_data, beta=cfg.beta, device=device, seed=cfg.seed, cond=val_cond)
     model.train()
     history.val_loss.append(ev["loss"])
     history.val_recon.append(ev["recon"])
@@ -182,7 +190,8 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
           beta: float = 1.0, kl_warmup_epochs: float = 0, free_bits: float = 0.0,
           val_data: Optional[torch.Tensor] = None, device: Optional[Union[str, torch.device]] = None,
           seed: int = 0, binarize: bool = False, progress: bool = True, amp: bool = False,
-          compile: bool = False, fused: Optional[bool] = None, callbacks: Sequence[Callback] = ()) -> History:
+          compile: bool = False, fused: Optional[bool] = None, callbacks: Sequence[Callback] = (),
+          cond: Optional[torch.Tensor] = None, val_cond: Optional[torch.Tensor] = None) -> History:
     """Fit ``model`` to ``x_train: [N, C, H, W]`` with Adam; returns a :class:`History`.
 
     Args:
@@ -209,12 +218,18 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
             hooks, no ``amp``/``compile``; see :func:`vae_lib.fused.why_not_fused`); ``True``
             insists (``ValueError`` if it does not cover the model); ``False`` always uses autograd.
         callbacks: functions ``f(epoch, history, model)`` called after every epoch.
+        cond: side information per training image, ``[N]`` or ``[N, ...]`` (for example the labels
+            of :class:`vae_lib.conditional.ConditionalVAE`), for a model with ``conditional = True``
+            only. It is moved to the device once and batched with the same permutation as the
+            images; each step calls ``model.elbo(xb, beta=β_t, cond=cb)``.
+        val_cond: the same for ``val_data`` (required with ``val_data`` for a conditional model).
 
     Raises:
         TypeError, ValueError: ``x_train`` or ``val_data`` is not a float ``[N, *model.input_shape]``
             tensor with finite pixels (in ``[0, 1]`` for a Bernoulli model), a setting is out of
             range (negative ``beta``, ``free_bits`` or ``kl_warmup_epochs``, ``lr <= 0``...), or
-            ``fused=True`` for a model the fused step does not cover.
+            ``fused=True`` for a model the fused step does not cover. ``cond`` given for a model
+            without ``conditional = True``, missing for one with it, or not one row per image.
         FloatingPointError: the loss became NaN/Inf; names the epoch and step. The model's
             weights are restored to their state at the start of that epoch.
     """
@@ -225,9 +240,15 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
     check_images(model, x_train, "train: x_train")  # once, before any work: never inside the loop
     if val_data is not None:
         check_images(model, val_data, "train: val_data")
+    check_cond(model, cond, x_train.shape[0], "train: cond")
+    if val_data is not None:
+        check_cond(model, val_cond, val_data.shape[0], "train: val_cond")
+    elif val_cond is not None:
+        raise ValueError("train: val_cond was given without val_data; pass both, or neither")
     data_checked = hasattr(model, "check_input")
     model.to(device).train()
     x_all = x_train.to(device, dtype=torch.float32)  # moved once; stays on the device
+    c_all = cond.to(device) if cond is not None else None  # moved once, like the images
     n = x_all.shape[0]
     opt = _optimizer(model, cfg.lr, device)
     step = make_step(model, opt, cfg.free_bits, amp=cfg.amp, compile=cfg.compile, fused=cfg.fused,
@@ -241,7 +262,7 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
             t0 = time.perf_counter()
             snapshot = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())  # NaN rollback
             perm = torch.randperm(n, generator=g, device=g.device).to(device)
-            stats, beta_t = _run_epoch(step, x_all, perm, cfg, epoch, draw, bar)
+            stats, beta_t = _run_epoch(step, x_all, perm, cfg, epoch, draw, bar, c_all)
             stats = stats.cpu()  # the one host sync of the epoch
             seconds = time.perf_counter() - t0
             error = _divergence(stats, epoch, cfg.lr, data_checked)
@@ -251,7 +272,7 @@ def train(model: nn.Module, x_train: torch.Tensor, epochs: int = 10, batch_size:
                 raise error
             _record(history, stats, cfg.batch_size, n, beta_t, seconds)
             if val_data is not None:
-                _record_val(history, model, val_data, cfg, device)
+                _record_val(history, model, val_data, cfg, device, val_cond)
             bar.set_postfix(epoch=epoch + 1, loss=f"{history.train_loss[-1]:.1f}")
             for cb in callbacks:
                 cb(epoch, history, model)
