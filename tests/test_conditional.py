@@ -292,3 +292,81 @@ def test_training_learns_to_use_the_label():
     vl.train(model, x, cond=y, epochs=30, batch_size=50, lr=1e-2, progress=False, device="cpu")
     img = model.sample(4, 1)
     assert float(img[..., 3:].mean()) > 0.9 and float(img[..., :3].mean()) < 0.1
+
+
+# --- chapter 7's widget and its kernel-free twin --------------------------------------------
+
+def _png(w) -> bytes:
+    return w.image.value
+
+
+def test_style_explorer_controls_move_and_redraw():
+    from vae_lib.widgets import style_explorer
+
+    model = _model(n_classes=3)
+    w = style_explorer(model, dims=(0, 2), extent=2.0, label=1)
+    assert set(w.controls) == {"z1", "z2", "label"} and set(w.images) == {"style"}
+    assert w.state["label"] == 1 and w.image.value[:4] == b"\x89PNG"
+    for key, value in (("z1", 1.5), ("z2", -1.0), ("label", 2)):
+        before = _png(w)
+        w.controls[key].value = value
+        assert _png(w) != before, key
+        assert w.state[key] == pytest.approx(value), key
+    # the numbers shown are those of the digit drawn: label 2 at z = (1.5, 0, -1.0, 0)
+    z = torch.tensor([[1.5, 0.0, -1.0, 0.0]])
+    img = model.decode_mean(z, torch.tensor([2]))
+    s = style_statistics(img)
+    assert w.state["slant"] == pytest.approx(float(s["slant"][0]), abs=1e-5)
+    assert w.state["ink"] == pytest.approx(float(s["ink"][0]), rel=1e-5)
+    assert "label 2" in w.text.value
+    w.controls["z1"].value = 2.0  # the slider's end
+    assert all(math.isfinite(v) for v in w.state.values())
+
+
+def test_style_explorer_and_scrubber_validate_their_arguments():
+    from vae_lib.widgets import style_explorer, style_scrubber
+
+    model = _model()
+    with pytest.raises(TypeError, match="conditional model"):
+        style_explorer(vl.VAE(input_shape=SHAPE, latent_dim=4, hidden=(8,)))
+    with pytest.raises(ValueError, match="two different latent dimensions"):
+        style_explorer(model, dims=(1, 1))
+    with pytest.raises(ValueError, match="two different latent dimensions"):
+        style_explorer(model, dims=(0, 4))
+    with pytest.raises(ValueError, match="extent"):
+        style_explorer(model, extent=0.0)
+    with pytest.raises(ValueError, match="center"):
+        style_explorer(model, center=torch.zeros(3))
+    for bad in (0, -2, 2.5):
+        with pytest.raises(ValueError, match="n_frames"):
+            style_scrubber(model, n_frames=bad)
+    with pytest.raises(ValueError, match="non-empty"):
+        style_scrubber(model, values=[])
+
+
+def test_style_scrubber_frames():
+    import re
+
+    from vae_lib.widgets import style_scrubber
+
+    model = _model()
+    html = style_scrubber(model, values=[(0.0, 0.0), (1.0, -1.0), (2.0, 2.0)], figsize=(4.0, 1.6))
+    assert re.search(r'<input[^>]*type="range"', html.data)
+    assert len(re.findall(r"data:image/png;base64,", html.data)) == 3
+    assert len(re.findall(r"data:image/png;base64,", style_scrubber(model, n_frames=4, figsize=(4.0, 1.6)).data)) == 4
+
+
+def test_plots_every_label_and_style_pairs():
+    model = _model()
+    z = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    grid = decode_every_label(model, z)
+    fig = vl.plots.plot_every_label(grid, row_names=[f"z{i}" for i in range(5)], title="t")
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_xticks()) == 3
+    fig = vl.plots.plot_style_pairs(style_statistics(grid), pair=(0, 2))
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="B, L, C, H, W"):
+        vl.plots.plot_every_label(grid[0])
+    with pytest.raises(ValueError, match="row names"):
+        vl.plots.plot_every_label(grid, row_names=["a"])
+    with pytest.raises(ValueError, match="in range"):
+        vl.plots.plot_style_pairs(style_statistics(grid), pair=(0, 5))
