@@ -275,3 +275,16 @@ def test_temp_files_of_live_writers_and_other_targets_are_kept(tmp_path):
     os.utime(other_host_old, (two_days_ago, two_days_ago))
     assert atomic.remove_stale_temps(target) == [other_host_old]
     assert {p.name for p in tmp_path.iterdir()} == {live.name, other_target.name, other_host_fresh.name}
+
+
+@pytest.mark.parametrize("kw", [dict(likelihood="logistic", n_mixtures=2, arch="conv", conv_channels=(4, 8)),
+                                dict(likelihood="discretized_gaussian", obs_std=None),
+                                dict(likelihood="categorical")])
+def test_grey_level_vae_round_trip(tmp_path, kw):
+    torch.manual_seed(0)
+    m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(16,), **kw)
+    loaded = vl.load_checkpoint(vl.save_checkpoint(m, tmp_path / "grey.pt"))
+    assert loaded.config == m.config and loaded.likelihood == kw["likelihood"]
+    x = torch.randint(0, 256, (3, 1, 8, 8)).float() / 255
+    z = torch.randn(3, 2)
+    torch.testing.assert_close(loaded.log_likelihood(loaded.decode(z), x), m.log_likelihood(m.decode(z), x))

@@ -265,3 +265,35 @@ def test_train_help_says_where_validation_comes_from(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "400 of the training images" in text and "test split is never seen" in text
+
+
+def test_grey_level_likelihood_recipe_runs_offline(tmp_path, capsys):
+    """The chapter 9 recipe (--arch conv --likelihood logistic ...) on the bundled mnist-5k, no download."""
+    out = tmp_path / "grey"
+    rc, _, err = run_cli(["train", "--dataset", "mnist-5k", "--arch", "conv", "--likelihood", "logistic",
+                          "--n-mixtures", "2", "--conv-channels", "4", "8", "--epochs", "1", "--latent-dim", "2",
+                          "--hidden", "16", "--no-progress", "--device", "cpu", "--out", str(out)], capsys)
+    assert rc == 0, err
+    model = vl.load_checkpoint(out / "model.pt")
+    assert model.likelihood == "logistic" and model.config["n_mixtures"] == 2
+    assert model.config["conv_channels"] == [4, 8]
+    rc, stdout, err = run_cli(["evaluate", "--checkpoint", str(out / "model.pt"), "--limit", "20",
+                               "--iwae-k", "2"], capsys)
+    assert rc == 0, err
+    res = json.loads(stdout)
+    assert res["bits_per_dim_elbo"] == pytest.approx(res["neg_elbo"] / (784 * np.log(2)))
+    assert 0 < res["bits_per_dim_iwae_k2"] <= 8 + 1
+
+
+def test_obs_std_learn_and_bad_values(tmp_path, capsys):
+    rc, _, err = run_cli(["train", *TINY, "--likelihood", "gaussian", "--obs-std", "learn",
+                          "--out", str(tmp_path / "s")], capsys)
+    assert rc == 0, err
+    assert vl.load_checkpoint(tmp_path / "s" / "model.pt").config["obs_std"] is None
+    rc, _, err = run_cli(["train", *TINY, "--obs-std", "0", "--out", str(tmp_path / "t")], capsys)
+    assert rc == 2 and "--obs-std" in err
+
+
+def test_grey_level_likelihood_on_off_grid_data_fails_in_one_line(tmp_path, capsys):
+    rc, _, err = run_cli(["train", *TINY, "--likelihood", "categorical", "--out", str(tmp_path / "d")], capsys)
+    assert rc == 2 and "quantize" in err and "Traceback" not in err

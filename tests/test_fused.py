@@ -278,3 +278,11 @@ def test_the_fused_forward_pass_uses_the_library_losses(monkeypatch):
     FusedStep(_model(likelihood="gaussian"))(_batch(), 1.0)
     assert calls == ["bernoulli_log_likelihood", "kl_standard_normal_per_dim", "objective",
                      "gaussian_log_likelihood", "kl_standard_normal_per_dim", "objective"]
+
+
+@pytest.mark.parametrize("likelihood", ["logistic", "categorical", "discretized_gaussian"])
+def test_grey_level_likelihoods_are_refused_by_name(likelihood):
+    m = _model(likelihood=likelihood)  # an MLP with a plain Linear/ReLU stack: refused for its likelihood
+    reason = why_not_fused(m)
+    assert reason is not None and repr(likelihood) in reason
+    assert fused_step(m) is None

@@ -207,3 +207,52 @@ def test_sample_needs_a_positive_count(bad):
     m = vl.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))
     with pytest.raises(ValueError, match="n_samples must be a positive int"):
         m.sample(bad)
+
+
+# --- grey-level likelihoods (Part II, chapter 9) ---------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("likelihood,p", [("logistic", 6), ("categorical", 256), ("discretized_gaussian", 1)])
+def test_grey_level_shapes(arch, likelihood, p):
+    torch.manual_seed(0)
+    m = vl.VAE(latent_dim=4, hidden=(16,), arch=arch, likelihood=likelihood, n_mixtures=2, conv_channels=(4, 8))
+    x = torch.randint(0, 256, (3, 1, 28, 28)).float() / 255
+    out = m.decode(m.encode(x)[0])
+    assert out.shape == ((3, 1, 28, 28) if p == 1 else (3, 1, p, 28, 28))
+    t = m.elbo(x)
+    assert t.recon.shape == (3,) and torch.isfinite(t.loss)
+    assert m.sample(2).shape == (2, 1, 28, 28) and m.reconstruct(x).shape == x.shape
+    xs, mean = m.sample_images(2)
+    assert xs.shape == mean.shape == (2, 1, 28, 28)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_observe_for_part_one_likelihoods(likelihood):
+    torch.manual_seed(0)
+    m = vl.VAE(latent_dim=2, hidden=(8,), likelihood=likelihood)
+    out = m.decode(torch.zeros(20000, 2)[:1].expand(4000, 2))
+    xs = m.observe(out, torch.Generator().manual_seed(0))
+    if likelihood == "bernoulli":
+        assert set(xs.unique().tolist()) <= {0.0, 1.0}
+        torch.testing.assert_close(xs.mean(0), torch.sigmoid(out[0]), atol=0.05, rtol=0)  # E[x] = σ(logit)
+    else:
+        assert 0.0 <= float(xs.min()) and float(xs.max()) <= 1.0
+
+
+def test_part_one_configs_are_unchanged_and_new_keys_appear_only_when_used():
+    m = vl.VAE()
+    assert set(m.config) == {"input_shape", "latent_dim", "hidden", "arch", "likelihood", "prior",
+                             "n_components", "obs_std"}
+    assert vl.VAE(likelihood="logistic", n_mixtures=3).config["n_mixtures"] == 3
+    assert vl.VAE(arch="conv", conv_channels=(8, 16)).config["conv_channels"] == [8, 16]
+    assert "conv_channels" not in vl.VAE(arch="conv").config
+
+
+def test_grey_level_model_rejects_pixels_off_the_grid():
+    m = vl.VAE(latent_dim=2, hidden=(8,), likelihood="discretized_gaussian")
+    with pytest.raises(ValueError, match="quantize"):
+        m.check_input(torch.full((1, 1, 28, 28), 0.3), values=True)
+    m.check_input(torch.full((1, 1, 28, 28), 77 / 255), values=True)
+    with pytest.raises(ValueError, match="not a pmf"):
+        vl.VAE(latent_dim=2, hidden=(8,)).pixel_log_prob(torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long))

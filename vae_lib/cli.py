@@ -3,6 +3,8 @@
     python -m vae_lib train --dataset mnist-5k --epochs 20 --out runs/mnist5k
     python -m vae_lib evaluate --checkpoint runs/mnist5k/model.pt --iwae-k 1000
     python -m vae_lib sample --checkpoint runs/mnist5k/model.pt --n 64 --out samples.png
+    python -m vae_lib train --dataset fashion-mnist --download --arch conv --likelihood logistic \
+        --n-mixtures 5 --epochs 50 --out runs/fashion_logistic      # 8-bit grey levels, bits/dim
 
 ``train`` writes ``model.pt`` (checkpoint), ``history.json`` and PNG figures (loss
 curves, reconstructions, prior samples) into ``--out``. Every argument, the device and the
@@ -33,7 +35,8 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .device import resolve_device
 from .data import DATASETS, IDX_VAL_SIZE, binarize, held_out_split, load_dataset, train_val_split
 from .metrics import active_units, iwae_log_likelihood
-from .model import ARCHS, LIKELIHOODS, VAE
+from .likelihoods import bits_per_dim
+from .model import ARCHS, GREY_LIKELIHOODS, LIKELIHOODS, VAE
 from .plots import plot_loss_curves, plot_prior_samples, plot_reconstructions
 from .priors import PRIORS
 from .metrics import evaluate
@@ -76,6 +79,19 @@ def _float_in(low: float, high: float = math.inf, low_open: bool = False, hint: 
         return value
     parse.__name__ = "number"
     return parse
+
+
+def _obs_std(text: str):
+    """``--obs-std``: a positive number, or ``learn`` (``None``: σ is a trained parameter)."""
+    if text == "learn":
+        return "learn"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'learn', got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be > 0 (or 'learn'), got {text}")
+    return value
 
 
 def _device(text: str) -> torch.device:
@@ -135,7 +151,9 @@ def _train_into(a, out: Path) -> int:
     validation = {"source": source, "n": int(xv.shape[0]), "binarized_seed": a.seed if a.binarize else None}
     torch.manual_seed(a.seed)
     model = VAE(input_shape=tuple(x.shape[1:]), latent_dim=a.latent_dim, hidden=tuple(a.hidden), arch=a.arch,
-                likelihood=a.likelihood, prior=a.prior, n_components=a.n_components)
+                likelihood=a.likelihood, prior=a.prior, n_components=a.n_components,
+                obs_std=None if a.obs_std == "learn" else a.obs_std, n_mixtures=a.n_mixtures,
+                conv_channels=tuple(a.conv_channels))
     hist = train(model, x, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, beta=a.beta,
                  kl_warmup_epochs=a.kl_warmup_epochs, free_bits=a.free_bits, val_data=xv, device=device,
                  seed=a.seed, binarize=a.binarize, progress=not a.no_progress, amp=a.amp)
@@ -169,6 +187,11 @@ def cmd_evaluate(a) -> int:
            "active_units": active_units(model, xv)}
     if a.iwae_k:
         res[f"neg_iwae_k{a.iwae_k}"] = float(-iwae_log_likelihood(model, xv, k=a.iwae_k, seed=a.seed).mean())
+    if model.likelihood in GREY_LIKELIHOODS:  # a probability of 8-bit images: also in the literature's unit
+        n_dims = math.prod(model.input_shape)
+        res["bits_per_dim_elbo"] = bits_per_dim(ev["loss"], n_dims)
+        if a.iwae_k:
+            res[f"bits_per_dim_iwae_k{a.iwae_k}"] = bits_per_dim(res[f"neg_iwae_k{a.iwae_k}"], n_dims)
     print(json.dumps(res, indent=2))
     if a.out:
         atomic_write(a.out, _json(res))
@@ -216,7 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--latent-dim", type=positive, default=20)
     t.add_argument("--hidden", type=positive, nargs="+", default=[400], help="hidden layer widths")
     t.add_argument("--arch", default="mlp", choices=ARCHS)
-    t.add_argument("--likelihood", default="bernoulli", choices=LIKELIHOODS)
+    t.add_argument("--likelihood", default="bernoulli", choices=LIKELIHOODS,
+                   help="bernoulli, gaussian (a density), or a probability of 8-bit grey levels: logistic "
+                        "(discretized logistic mixture), categorical (256-way) or discretized_gaussian")
+    t.add_argument("--n-mixtures", type=positive, default=5, help="logistic components per pixel (logistic)")
+    t.add_argument("--obs-std", type=_obs_std, default=0.1,
+                   help="pixel noise σ of gaussian and discretized_gaussian, or 'learn' (the σ-VAE)")
+    t.add_argument("--conv-channels", type=positive, nargs=2, default=[32, 64], metavar=("C1", "C2"),
+                   help="channels of the two convolutions of --arch conv")
     t.add_argument("--prior", default="standard", choices=PRIORS)
     t.add_argument("--n-components", type=positive, default=10,
                    help="mixture components (mog) or pseudo-inputs (vamp)")

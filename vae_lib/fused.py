@@ -107,6 +107,9 @@ def why_not_fused(model: nn.Module, amp: bool = False, compile: bool = False) ->
     replaced = _replaced_methods(model)
     if replaced:
         return f"the model is not a plain vae_lib.VAE: replaced {', '.join(replaced)}"
+    if model.likelihood not in ("bernoulli", "gaussian"):
+        return (f"likelihood={model.likelihood!r} (the fused step covers 'bernoulli' and 'gaussian'; the "
+                f"grey-level pmfs of vae_lib.likelihoods use autograd)")
     if model.config.get("arch") != "mlp":
         return f"arch={model.config.get('arch')!r} (the fused step covers arch='mlp')"
     if model.prior_name != "standard":

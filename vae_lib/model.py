@@ -1,8 +1,11 @@
 """Models: the VAE, and the deterministic autoencoder it grows out of.
 
 Both share one encoder/decoder builder (``arch="mlp"`` or ``"conv"``) and one
-observation model (``likelihood="bernoulli"`` or ``"gaussian"``). The trainer only
-needs ``model.elbo(x, beta) -> ELBOTerms``, which both provide.
+observation model ``p(x|z)``: ``likelihood="bernoulli"`` or ``"gaussian"`` (Part I), or one
+of the grey-level pmfs of :mod:`vae_lib.likelihoods` (``"logistic"``, ``"categorical"``,
+``"discretized_gaussian"``), true probabilities of 8-bit images. The trainer only needs
+``model.elbo(x, beta) -> ELBOTerms``, which both provide; the metrics use
+``decode(z)`` and ``log_likelihood(out, x)``.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from . import likelihoods as lk
 from .device import model_device
 from .losses import (
     ELBOTerms,
@@ -22,10 +26,12 @@ from .losses import (
 )
 from .priors import PRIORS, make_prior
 
-__all__ = ["VAE", "Autoencoder", "ARCHS", "LIKELIHOODS"]
+__all__ = ["VAE", "Autoencoder", "ARCHS", "LIKELIHOODS", "GREY_LIKELIHOODS"]
 
 ARCHS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian")
+# Probabilities of 8-bit grey levels (pixels on the 1/255 grid); see vae_lib.likelihoods.
+GREY_LIKELIHOODS = ("logistic", "categorical", "discretized_gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", *GREY_LIKELIHOODS)
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -39,28 +45,36 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
 
 
 def _build_networks(input_shape: Tuple[int, int, int], latent_dim: int, hidden: Sequence[int], arch: str,
-                    enc_out: int) -> Tuple[nn.Module, nn.Module]:
-    """Encoder ``[B, C, H, W] -> [B, enc_out]`` and decoder ``[B, D] -> [B, C, H, W]``."""
+                    enc_out: int, out_channels: Optional[int] = None,
+                    conv_channels: Sequence[int] = (32, 64)) -> Tuple[nn.Module, nn.Module]:
+    """Encoder ``[B, C, H, W] -> [B, enc_out]`` and decoder ``[B, D] -> [B, C_out, H, W]``.
+
+    ``C_out`` is ``out_channels`` (default ``C``: one parameter per pixel), ``C · P`` for a
+    likelihood with ``P`` parameters per pixel. ``conv_channels = (c1, c2)``: the channels of the
+    two stride-2 convolutions of ``arch="conv"``.
+    """
     c, h, w = input_shape
+    c_out = c if out_channels is None else int(out_channels)
     hidden = list(hidden)
     if arch == "mlp":
         encoder = nn.Sequential(nn.Flatten(), _mlp([c * h * w, *hidden, enc_out]))
-        decoder = nn.Sequential(_mlp([latent_dim, *reversed(hidden), c * h * w]), nn.Unflatten(1, (c, h, w)))
+        decoder = nn.Sequential(_mlp([latent_dim, *reversed(hidden), c_out * h * w]), nn.Unflatten(1, (c_out, h, w)))
         return encoder, decoder
     if arch == "conv":
         if h % 4 or w % 4:
             raise ValueError(f"arch='conv' needs height and width divisible by 4, got {h}x{w}; use arch='mlp'")
-        flat = 64 * (h // 4) * (w // 4)  # two stride-2 convolutions: H/4 x W/4 x 64 channels
+        c1, c2 = (int(k) for k in conv_channels)
+        flat = c2 * (h // 4) * (w // 4)  # two stride-2 convolutions: H/4 x W/4 x c2 channels
         encoder = nn.Sequential(
-            nn.Conv2d(c, 32, 4, 2, 1), nn.ReLU(),  # [B, 32, H/2, W/2]
-            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),  # [B, 64, H/4, W/4]
+            nn.Conv2d(c, c1, 4, 2, 1), nn.ReLU(),  # [B, c1, H/2, W/2]
+            nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(),  # [B, c2, H/4, W/4]
             nn.Flatten(), _mlp([flat, *hidden, enc_out]),
         )
         decoder = nn.Sequential(
             _mlp([latent_dim, *reversed(hidden), flat]), nn.ReLU(),
-            nn.Unflatten(1, (64, h // 4, w // 4)),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),  # [B, 32, H/2, W/2]
-            nn.ConvTranspose2d(32, c, 4, 2, 1),  # [B, C, H, W]
+            nn.Unflatten(1, (c2, h // 4, w // 4)),
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(),  # [B, c1, H/2, W/2]
+            nn.ConvTranspose2d(c1, c_out, 4, 2, 1),  # [B, C_out, H, W]
         )
         return encoder, decoder
     raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
@@ -70,7 +84,8 @@ class _LatentModel(nn.Module):
     """What the VAE and the plain autoencoder share: shapes, networks and the likelihood."""
 
     def __init__(self, input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int], arch: str,
-                 likelihood: str, obs_std: Optional[float], enc_out: int):
+                 likelihood: str, obs_std: Optional[float], enc_out: int, n_mixtures: int = 5,
+                 conv_channels: Sequence[int] = (32, 64)):
         super().__init__()
         if len(tuple(input_shape)) != 3:
             raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
@@ -78,17 +93,39 @@ class _LatentModel(nn.Module):
             raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        if likelihood == "logistic" and (isinstance(n_mixtures, bool) or not isinstance(n_mixtures, int)
+                                         or n_mixtures < 1):
+            raise ValueError(f"n_mixtures must be a positive int (logistic components per pixel), got {n_mixtures!r}")
+        conv_channels = tuple(conv_channels)
+        if len(conv_channels) != 2 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
+                                              for k in conv_channels):
+            raise ValueError(f"conv_channels must be two positive ints (c1, c2), got {conv_channels!r}")
+        self.conv_channels = conv_channels
         self.input_shape = tuple(int(s) for s in input_shape)
         self.latent_dim = int(latent_dim)
         self.likelihood = likelihood
-        self.encoder, self.decoder = _build_networks(self.input_shape, latent_dim, hidden, arch, enc_out)
-        if likelihood == "gaussian":
+        # P: decoder parameters per pixel (the logistic mixture's π, μ, log s for each of K components)
+        self.n_mixtures = int(n_mixtures) if likelihood == "logistic" else None
+        self.params_per_pixel = {"logistic": 3 * n_mixtures, "categorical": lk.N_LEVELS}.get(likelihood, 1)
+        out_channels = self.input_shape[0] * self.params_per_pixel if self.params_per_pixel > 1 else None
+        self.encoder, self.decoder = _build_networks(self.input_shape, latent_dim, hidden, arch, enc_out, out_channels,
+                                                     conv_channels)
+        if likelihood in ("gaussian", "discretized_gaussian"):
             # log σ of the pixel noise: learned when obs_std is None, else a fixed buffer.
             log_std = torch.tensor(math.log(obs_std if obs_std is not None else 0.1))
             if obs_std is None:
                 self.obs_log_std = nn.Parameter(log_std)
             else:
                 self.register_buffer("obs_log_std", log_std)
+
+    def _extra_config(self) -> Dict[str, Any]:
+        """The settings added after Part I, only when they matter, so older configs read the same."""
+        extra: Dict[str, Any] = {}
+        if self.likelihood == "logistic":
+            extra["n_mixtures"] = self.n_mixtures
+        if self.conv_channels != (32, 64):
+            extra["conv_channels"] = list(self.conv_channels)
+        return extra
 
     def check_input(self, x: torch.Tensor, where: str = "input", values: bool = False) -> torch.Tensor:
         """Return ``x`` unchanged if it is a floating-point ``[B, C, H, W]`` batch, else raise saying what is expected.
@@ -125,6 +162,13 @@ class _LatentModel(nn.Module):
                 raise ValueError(f"{where}: a Bernoulli model expects pixel values in [0, 1], got values in "
                                  f"[{lo:.4g}, {hi:.4g}]. Floats in [0, 255]? divide by 255; in [-1, 1]? "
                                  f"use (x + 1) / 2")
+        if self.likelihood in GREY_LIKELIHOODS and x.numel():
+            try:
+                lk.to_levels(x, check=True)  # in [0, 1] and on the 1/255 grid
+            except ValueError as e:
+                raise ValueError(f"{where}: likelihood={self.likelihood!r} is a probability of 8-bit grey levels, "
+                                 f"so pixels must be level / 255 for levels 0..255: "
+                                 f"{str(e).removeprefix('to_levels: ')}") from None
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """``x: [B, C, H, W] -> [B, D]``: one code per input (a VAE's posterior mean, an autoencoder's ``z``)."""
@@ -135,24 +179,90 @@ class _LatentModel(nn.Module):
         raise NotImplementedError
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``z: [..., D] -> [..., C, H, W]``: Bernoulli logits, or Gaussian means."""
+        """``z: [..., D] -> out``, the parameters of ``p(x|z)``.
+
+        ``out`` is ``[..., C, H, W]`` for one parameter per pixel (Bernoulli logits; the means
+        of ``"gaussian"`` and ``"discretized_gaussian"``), else ``[..., C, P, H, W]``:
+        ``P = 3K`` for ``"logistic"`` (K mixture logits, K means, K log-scales, in that
+        order) and ``P = 256`` logits for ``"categorical"``.
+        """
         if z.shape[-1] != self.latent_dim:
             raise ValueError(f"decode: expected z of shape [B, {self.latent_dim}], got {list(z.shape)}")
         lead = z.shape[:-1]
         out = self.decoder(z.reshape(-1, self.latent_dim))
+        if self.params_per_pixel > 1:
+            c, h, w = self.input_shape
+            return out.reshape(*lead, c, self.params_per_pixel, h, w)  # [..., C, P, H, W]
         return out.reshape(*lead, *self.input_shape)
 
+    def _pixel_params(self, out: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """``out [..., C, P, H, W]`` → the parameter tensors of :mod:`vae_lib.likelihoods`, each ``[..., C, H, W, ·]``."""
+        p = out.movedim(-3, -1)  # [..., C, H, W, P], a view (reductions over P vectorize along the pixels)
+        if self.likelihood == "categorical":
+            return (p,)  # logits [..., 256]
+        w, mu, log_s = p.chunk(3, dim=-1)  # [..., K] each
+        return w, mu, log_s.clamp(min=-7.0)  # log s ≥ −7, as in PixelCNN++
+
+    def pixel_log_prob(self, out: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """``log P(level | z)`` per pixel for a grey-level likelihood: ``levels`` broadcast to ``[..., C, H, W]`` nats."""
+        if self.likelihood == "discretized_gaussian":
+            return lk.discretized_gaussian_log_prob(out, self.obs_log_std, levels)
+        if self.likelihood == "categorical":
+            return lk.categorical_log_prob(*self._pixel_params(out), levels)
+        if self.likelihood == "logistic":
+            return lk.discretized_logistic_log_prob(*self._pixel_params(out), levels)
+        raise ValueError(f"pixel_log_prob: likelihood={self.likelihood!r} is not a pmf over grey levels; "
+                         f"use one of {GREY_LIKELIHOODS}")
+
     def log_likelihood(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``log p(x|z)`` in nats per image, ``out`` being ``decode(z)``: ``[...]``."""
+        """``log p(x|z)`` in nats per image, ``out`` being ``decode(z)``: ``[...]``.
+
+        For a grey-level likelihood ``x`` holds pixels ``level / 255`` (checked once per dataset
+        by ``check_input(values=True)``, not here) and this is ``Σ_pixels log P(level | z)``.
+        """
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(out, x)
-        return gaussian_log_likelihood(out, x, self.obs_log_std)
+        if self.likelihood == "gaussian":
+            return gaussian_log_likelihood(out, x, self.obs_log_std)
+        log_p = self.pixel_log_prob(out, lk.to_levels(x, check=False))  # [..., C, H, W]
+        return log_p.flatten(start_dim=-3).sum(dim=-1)  # Σ_p log P(l_p | z)
 
     def mean_image(self, out: torch.Tensor) -> torch.Tensor:
-        """The decoder's expected image ``E[x|z]``, clipped to ``[0, 1]`` for display."""
+        """The decoder's expected image ``E[x|z]``, clipped to ``[0, 1]`` for display: ``[..., C, H, W]``.
+
+        Exact for the grey-level pmfs (``Σ_l P(l|z) · l/255`` by enumerating the 256 levels).
+        """
         if self.likelihood == "bernoulli":
             return torch.sigmoid(out)  # Bernoulli mean = σ(logit)
-        return out.clamp(0.0, 1.0)
+        if self.likelihood == "gaussian":
+            return out.clamp(0.0, 1.0)
+        if self.likelihood == "categorical":
+            probs = torch.softmax(self._pixel_params(out)[0], dim=-1)  # [..., C, H, W, 256]
+            return probs @ torch.linspace(0.0, 1.0, lk.N_LEVELS, device=out.device, dtype=out.dtype)  # Σ_l p_l · l/255
+        shape = out.shape if self.likelihood == "discretized_gaussian" else out.movedim(-3, -1).shape[:-1]
+        return lk.level_mean(lambda lv: self.pixel_log_prob(out, lv), shape, device=out.device).clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def observe(self, out: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Draw an image ``x ~ p(x|z)`` from decoder parameters ``out = decode(z)``: ``[..., C, H, W]`` in ``[0, 1]``.
+
+        Bernoulli: pixels ``1[u < σ(logit)]``; ``"gaussian"``: ``μ + σ ε``, clipped to ``[0, 1]``
+        for display (the density puts mass outside it); grey-level pmfs: a level per pixel
+        (exact draws, see :mod:`vae_lib.likelihoods`), returned as ``level / 255``.
+        """
+        if self.likelihood == "bernoulli":
+            u = torch.rand(out.shape, dtype=out.dtype, device=out.device, generator=generator)
+            return (u < torch.sigmoid(out)).to(out.dtype)  # x_p ~ Bernoulli(σ(l_p))
+        if self.likelihood == "gaussian":
+            eps = torch.randn(out.shape, dtype=out.dtype, device=out.device, generator=generator)
+            return (out + self.obs_log_std.exp() * eps).clamp(0.0, 1.0)  # x = μ + σ ε, clipped
+        if self.likelihood == "discretized_gaussian":
+            levels = lk.sample_discretized_gaussian(out, self.obs_log_std, generator)
+        elif self.likelihood == "categorical":
+            levels = lk.sample_categorical(*self._pixel_params(out), generator=generator)
+        else:
+            levels = lk.sample_discretized_logistic(*self._pixel_params(out), generator=generator)
+        return levels.to(out.dtype) / (lk.N_LEVELS - 1)  # level / 255 exactly as the data stores it, [..., C, H, W]
 
     @torch.no_grad()
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
@@ -168,23 +278,34 @@ class VAE(_LatentModel):
         latent_dim: ``D``, the number of latent dimensions.
         hidden: hidden layer widths of the encoder (mirrored by the decoder).
         arch: ``"mlp"`` (fully connected) or ``"conv"`` (two stride-2 convolutions first).
-        likelihood: ``"bernoulli"`` (decoder outputs logits) or ``"gaussian"``.
+        likelihood: ``"bernoulli"`` (decoder outputs logits), ``"gaussian"`` (a density), or a
+            probability of 8-bit grey levels: ``"logistic"`` (a mixture of ``n_mixtures``
+            discretized logistics per pixel), ``"categorical"`` (256-way softmax per pixel) or
+            ``"discretized_gaussian"`` (``N(μ, σ²)`` integrated over each level's bin).
         prior: ``"standard"`` ``N(0, I)``, ``"mog"`` learnable mixture, or ``"vamp"`` VampPrior.
         n_components: mixture components (``"mog"``) or pseudo-inputs (``"vamp"``).
-        obs_std: pixel noise σ for ``"gaussian"``; ``None`` learns it.
+        obs_std: pixel noise σ for ``"gaussian"`` and ``"discretized_gaussian"``; ``None`` learns
+            one shared σ (the σ-VAE of Rybkin et al., 2021).
+        n_mixtures: ``K``, logistic components per pixel for ``"logistic"`` (stored in ``config``
+            only for that likelihood).
+        conv_channels: ``(c1, c2)``, channels of the two convolutions of ``arch="conv"`` (stored in
+            ``config`` only when not the default ``(32, 64)``; small values keep a CPU fast).
     """
 
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), latent_dim: int = 20,
                  hidden: Sequence[int] = (400,), arch: str = "mlp", likelihood: str = "bernoulli",
-                 prior: str = "standard", n_components: int = 10, obs_std: Optional[float] = 0.1):
+                 prior: str = "standard", n_components: int = 10, obs_std: Optional[float] = 0.1,
+                 n_mixtures: int = 5, conv_channels: Sequence[int] = (32, 64)):
         if prior not in PRIORS:
             raise ValueError(f"unknown prior {prior!r}; choose one of {PRIORS}")
-        super().__init__(input_shape, latent_dim, hidden, arch, likelihood, obs_std, enc_out=2 * latent_dim)
+        super().__init__(input_shape, latent_dim, hidden, arch, likelihood, obs_std, enc_out=2 * latent_dim,
+                         n_mixtures=n_mixtures, conv_channels=conv_channels)
         self.prior_name = prior
         self.prior = make_prior(prior, latent_dim, self.input_shape, n_components)
         self.config: Dict[str, Any] = dict(input_shape=list(self.input_shape), latent_dim=self.latent_dim,
                                            hidden=list(hidden), arch=arch, likelihood=likelihood, prior=prior,
                                            n_components=n_components, obs_std=obs_std)
+        self.config.update(self._extra_config())
 
     def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``x: [B, C, H, W] -> (mu, logvar)``, each ``[B, D]``: the parameters of ``q(z|x)``."""
@@ -226,6 +347,20 @@ class VAE(_LatentModel):
         return self.decode_mean(z)
 
     @torch.no_grad()
+    def sample_images(self, n_samples: int, generator: Optional[torch.Generator] = None
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``z ~ p(z)``, then an image ``x ~ p(x|z)``: ``(x, mean)``, each ``[n_samples, C, H, W]`` in ``[0, 1]``.
+
+        ``x`` is a sample of the whole model (see :meth:`observe`); ``mean`` is ``E[x|z]`` at the
+        same codes, what :meth:`sample` shows. Codes and pixels come from ``generator``.
+        """
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise ValueError(f"sample_images: n_samples must be a positive int, got {n_samples!r}")
+        z = self.prior.sample(n_samples, self.encode, generator=generator, device=model_device(self))  # [S, D]
+        out = self.decode(z)
+        return self.observe(out, generator), self.mean_image(out)
+
+    @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Decode the posterior mean ``μ(x)``: ``[B, C, H, W]`` images in ``[0, 1]``."""
         mu, _ = self.encode(x)
@@ -256,10 +391,12 @@ class Autoencoder(_LatentModel):
 
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), latent_dim: int = 2,
                  hidden: Sequence[int] = (400,), arch: str = "mlp", likelihood: str = "bernoulli",
-                 obs_std: Optional[float] = 0.1):
-        super().__init__(input_shape, latent_dim, hidden, arch, likelihood, obs_std, enc_out=latent_dim)
+                 obs_std: Optional[float] = 0.1, n_mixtures: int = 5, conv_channels: Sequence[int] = (32, 64)):
+        super().__init__(input_shape, latent_dim, hidden, arch, likelihood, obs_std, enc_out=latent_dim,
+                         n_mixtures=n_mixtures, conv_channels=conv_channels)
         self.config: Dict[str, Any] = dict(input_shape=list(self.input_shape), latent_dim=self.latent_dim,
                                            hidden=list(hidden), arch=arch, likelihood=likelihood, obs_std=obs_std)
+        self.config.update(self._extra_config())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``x: [B, C, H, W] -> z: [B, D]``, a single point per input."""
