@@ -332,10 +332,10 @@ def test_train_val_split_of_an_idx_set_holds_out_400_training_images(tmp_path: P
 
 def test_largest_remainder_against_hand_worked_cases() -> None:
     # 10 · [1, 1, 1] / 3 = 3.33 each: floors 3, 3, 3, one unit left to the first (ties: lower class)
-    assert data._largest_remainder(np.array([1, 1, 1]), 10).tolist() == [4, 3, 3]
+    assert data.largest_remainder(np.array([1, 1, 1]), 10).tolist() == [4, 3, 3]
     # 5 · [7, 2, 1] / 10 = 3.5, 1.0, 0.5: floors 3, 1, 0; the one unit left goes to the tie .5/.5's lower class
-    assert data._largest_remainder(np.array([7, 2, 1]), 5).tolist() == [4, 1, 0]
-    assert data._largest_remainder(np.array([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
+    assert data.largest_remainder(np.array([7, 2, 1]), 5).tolist() == [4, 1, 0]
+    assert data.largest_remainder(np.array([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
                                    400).sum() == 400  # the real MNIST training class counts
 
 

@@ -163,3 +163,41 @@ def test_eval_mode_restores_the_mode_even_when_the_block_raises():
     with eval_mode(m):
         pass
     assert not m.training  # an eval model stays in eval
+
+
+class _CondVAE(vl.VAE):
+    """A conditional model that ignores its cond: its metrics must equal the plain VAE's."""
+
+    conditional = True
+
+    def elbo(self, x, beta=1.0, generator=None, cond=None):
+        assert cond is not None and cond.shape[0] == x.shape[0]
+        return super().elbo(x, beta=beta, generator=generator)
+
+    def posterior_stats(self, x, cond):
+        assert cond.shape[0] == x.shape[0]
+        return super().posterior_stats(x)
+
+    def decode(self, z, cond=None):  # VAE.elbo calls decode(z); the metrics call decode(z, cond)
+        if cond is not None:
+            assert cond.shape[0] == z.shape[-2]
+            self.cond_decodes = getattr(self, "cond_decodes", 0) + 1
+        return super().decode(z)
+
+
+def test_metrics_pass_cond_through_in_batches(trained):
+    m, _, xv = trained
+    c = _CondVAE(input_shape=(1, 8, 8), latent_dim=4, hidden=(64,))
+    c.load_state_dict(m.state_dict())
+    cond = torch.arange(xv.shape[0])
+    assert vl.evaluate(c, xv, cond=cond, batch_size=7) == pytest.approx(vl.evaluate(m, xv, batch_size=7), abs=1e-6)
+    torch.testing.assert_close(vl.iwae_log_likelihood(c, xv, k=8, batch_size=7, cond=cond),
+                               vl.iwae_log_likelihood(m, xv, k=8, batch_size=7))
+    assert c.cond_decodes == -(-xv.shape[0] // 7)  # one decode per batch (k = 8 fits one chunk), each with cond
+    torch.testing.assert_close(vl.embed(c, xv, batch_size=7, cond=cond), vl.embed(m, xv))
+    with pytest.raises(ValueError, match="is conditional"):
+        vl.evaluate(c, xv)
+    with pytest.raises(ValueError, match="not a conditional model"):
+        vl.iwae_log_likelihood(m, xv, k=2, cond=cond)
+    with pytest.raises(ValueError, match="rows of cond"):
+        vl.embed(c, xv, cond=cond[:-1])

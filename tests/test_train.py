@@ -208,3 +208,53 @@ def test_trainer_imports_no_model_class_and_metrics_does_not_import_the_trainer(
     assert not top_level_imports("train.py") & {"model", "fused", "priors"}
     assert "train" not in top_level_imports("metrics.py")
     assert vl.objective is vl.losses.objective and vl.evaluate is vl.metrics.evaluate
+
+
+# --- side information (cond=): generic plumbing, unchanged without it --------------------------
+
+class _CondVAE(vl.VAE):
+    """A conditional model that records its cond and otherwise IS the plain VAE (it ignores cond)."""
+
+    conditional = True
+
+    def elbo(self, x, beta=1.0, generator=None, cond=None):
+        assert cond is not None and cond.shape[0] == x.shape[0]
+        self.seen.append(cond)
+        return super().elbo(x, beta=beta, generator=generator)
+
+
+def test_cond_leaves_the_run_unchanged_and_is_batched_with_the_images(digits):
+    """Same seed, same data order, same ε: a model that ignores its cond trains bit for bit like the
+    plain VAE under autograd; and each batch's cond rows are those of its images."""
+    x, xv = digits
+    x, xv = x[:300], xv[:50]
+    plain = _model()
+    h_plain = vl.train(plain, x, epochs=2, batch_size=64, val_data=xv, progress=False, device="cpu", fused=False)
+    torch.manual_seed(0)
+    cond_model = _CondVAE(input_shape=(1, 8, 8), latent_dim=4, hidden=(64,))
+    cond_model.seen = []
+    index = torch.arange(x.shape[0])
+    feats = torch.stack([index.float(), -index.float()], dim=1)  # [N, 2]: any side information, row = image index
+    h_cond = vl.train(cond_model, x, cond=feats, val_data=xv, val_cond=feats[:50], epochs=2, batch_size=64,
+                      progress=False, device="cpu")
+    for a, b in zip(plain.state_dict().values(), cond_model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert h_plain.train_loss == h_cond.train_loss and h_plain.val_loss == h_cond.val_loss
+    train_batches = [c for c in cond_model.seen if c.shape[0] != 50]  # the validation batch is all 50 rows
+    rows = torch.cat(train_batches[: -(-300 // 64)])[:, 0].long()  # the first epoch's rows, in order
+    assert sorted(rows.tolist()) == list(range(300))  # every image once per epoch, with its own row
+    assert all(torch.equal(c[:, 1], -c[:, 0]) for c in cond_model.seen)
+
+
+def test_cond_errors(digits):
+    x, _ = digits
+    with pytest.raises(ValueError, match="not a conditional model"):
+        vl.train(_model(), x[:20], cond=torch.zeros(20, dtype=torch.long), epochs=1, progress=False)
+    torch.manual_seed(0)
+    m = _CondVAE(input_shape=(1, 8, 8), latent_dim=4, hidden=(8,))
+    with pytest.raises(ValueError, match="is conditional"):
+        vl.train(m, x[:20], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="19 rows of cond for 20 images"):
+        vl.train(m, x[:20], cond=torch.zeros(19), epochs=1, progress=False)
+    with pytest.raises(TypeError, match="one row per image"):
+        vl.train(m, x[:20], cond=[0] * 20, epochs=1, progress=False)

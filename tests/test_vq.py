@@ -193,3 +193,21 @@ def test_bad_input_errors():
         m.sample(0)
     with pytest.raises(ValueError, match="max_sequences"):
         exact_log_likelihood(VQVAE(n_latents=8, n_codes=32), _digits(2))
+
+
+def test_chapter_10_figures_draw():
+    """Every figure of vae_lib.plots.vq draws, with axes, on a tiny untrained model."""
+    from matplotlib.figure import Figure
+    model = VQVAE(input_shape=(1, 28, 28), n_codes=8, code_dim=4, n_latents=4, hidden=(16,))
+    idx = model.encode_indices(_digits(4))
+    figs = [
+        vl.plots.plot_codebook_usage({"a": torch.bincount(idx.flatten(), minlength=8), "b": torch.ones(8)}),
+        vl.plots.plot_code_atlas(model, idx[0], positions=range(2), codes=range(3)),
+        vl.plots.plot_ldm_pipeline(),
+        vl.plots.plot_hierarchy_diagram(n_layers=3),
+    ]
+    assert set(vl.plots.vq.__all__) == {"plot_codebook_usage", "plot_code_atlas", "plot_ldm_pipeline",
+                                        "plot_hierarchy_diagram"}
+    for fig in figs:
+        assert isinstance(fig, Figure) and fig.axes
+        fig.canvas.draw()

@@ -106,7 +106,7 @@ def _frames(html) -> int:
 
 # ------------------------------------------------------------------------------ API
 def test_all_lists_exactly_the_public_factories():
-    assert set(W.__all__) == FACTORIES | SCRUBBERS | {"Explorer", "View"}
+    assert set(W.__all__) == FACTORIES | SCRUBBERS | {"Explorer", "View"} | set(W.conditional.__all__)  # Part II's: tests/test_conditional.py
     assert len(W.__all__) == len(set(W.__all__))
     for name in W.__all__:
         assert callable(getattr(W, name)) and getattr(W, name).__doc__

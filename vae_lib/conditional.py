@@ -24,14 +24,14 @@ import torch
 
 from .device import model_device
 from .losses import ELBOTerms, gaussian_log_prob, kl_standard_normal_per_dim, reparameterize
-from .model import _LatentModel, _mlp
+from .model import LatentModel, mlp
 
 __all__ = ["ConditionalVAE", "decode_every_label", "style_statistics", "style_agreement"]
 
 Labels = Union[int, torch.Tensor]
 
 
-class ConditionalVAE(_LatentModel):
+class ConditionalVAE(LatentModel):
     """A VAE conditioned on a class label: ``q(z|x, y) = N(μ(x, y), diag σ²(x, y))``, ``p(z) = N(0, I)``
     and ``p(x|z, y)``, both networks MLPs fed the label as a one-hot vector.
 
@@ -62,8 +62,8 @@ class ConditionalVAE(_LatentModel):
         self.n_classes = int(n_classes)
         self.n_pixels = c * h * w
         # The label enters both networks as K extra inputs (replacing the unconditional stacks).
-        self.encoder = _mlp([self.n_pixels + self.n_classes, *hidden, 2 * self.latent_dim])  # [x, 1_y] -> [μ, log σ²]
-        self.decoder = _mlp([self.latent_dim + self.n_classes, *reversed(list(hidden)), self.n_pixels])  # [z, 1_y] -> x
+        self.encoder = mlp([self.n_pixels + self.n_classes, *hidden, 2 * self.latent_dim])  # [x, 1_y] -> [μ, log σ²]
+        self.decoder = mlp([self.latent_dim + self.n_classes, *reversed(list(hidden)), self.n_pixels])  # [z, 1_y] -> x
         self.config: Dict[str, Any] = dict(input_shape=list(self.input_shape), n_classes=self.n_classes,
                                            latent_dim=self.latent_dim, hidden=list(hidden), likelihood=likelihood,
                                            obs_std=obs_std)

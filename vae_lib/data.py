@@ -35,7 +35,7 @@ import torch
 
 from .idx import MIRRORS, DatasetDownloadError, DatasetFileError, default_root, load_idx_split
 
-__all__ = ["DATASETS", "load_dataset", "train_val_split", "held_out_split", "IDX_VAL_SIZE", "binarize",
+__all__ = ["DATASETS", "load_dataset", "train_val_split", "held_out_split", "IDX_VAL_SIZE", "binarize", "largest_remainder",
            "DatasetFileError", "DatasetDownloadError"]
 
 DATASETS = ("mnist-5k", "digits", "mnist", "fashion-mnist")
@@ -125,11 +125,11 @@ def train_val_split(
     if len(y) <= IDX_VAL_SIZE:
         raise DatasetFileError(f"{name!r} 'train' holds only {len(y)} images; at least {IDX_VAL_SIZE + 1} are "
                                f"needed to hold {IDX_VAL_SIZE} out for validation.")
-    index = _stratified_indices(y.numpy(), lambda counts: _largest_remainder(counts, IDX_VAL_SIZE))
+    index = _stratified_indices(y.numpy(), lambda counts: largest_remainder(counts, IDX_VAL_SIZE))
     return (x[index["train"]], y[index["train"]]), (x[index["val"]], y[index["val"]])
 
 
-def _largest_remainder(counts: np.ndarray, total: int) -> np.ndarray:
+def largest_remainder(counts: np.ndarray, total: int) -> np.ndarray:
     """Per-class shares of ``total`` proportional to ``counts`` ([K] ints), summing to exactly ``total``.
 
     Hamilton's method: each class gets ``floor(total · n_c / N)``, and the units still missing

@@ -26,7 +26,7 @@ from .losses import (
 )
 from .priors import PRIORS, make_prior
 
-__all__ = ["VAE", "Autoencoder", "ARCHS", "LIKELIHOODS", "GREY_LIKELIHOODS"]
+__all__ = ["VAE", "Autoencoder", "LatentModel", "mlp", "ARCHS", "LIKELIHOODS", "GREY_LIKELIHOODS"]
 
 ARCHS = ("mlp", "conv")
 # Probabilities of 8-bit grey levels (pixels on the 1/255 grid); see vae_lib.likelihoods.
@@ -34,7 +34,7 @@ GREY_LIKELIHOODS = ("logistic", "categorical", "discretized_gaussian")
 LIKELIHOODS = ("bernoulli", "gaussian", *GREY_LIKELIHOODS)
 
 
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear layers with ReLU between them (none after the last)."""
     layers: list = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -57,8 +57,8 @@ def _build_networks(input_shape: Tuple[int, int, int], latent_dim: int, hidden: 
     c_out = c if out_channels is None else int(out_channels)
     hidden = list(hidden)
     if arch == "mlp":
-        encoder = nn.Sequential(nn.Flatten(), _mlp([c * h * w, *hidden, enc_out]))
-        decoder = nn.Sequential(_mlp([latent_dim, *reversed(hidden), c_out * h * w]), nn.Unflatten(1, (c_out, h, w)))
+        encoder = nn.Sequential(nn.Flatten(), mlp([c * h * w, *hidden, enc_out]))
+        decoder = nn.Sequential(mlp([latent_dim, *reversed(hidden), c_out * h * w]), nn.Unflatten(1, (c_out, h, w)))
         return encoder, decoder
     if arch == "conv":
         if h % 4 or w % 4:
@@ -68,10 +68,10 @@ def _build_networks(input_shape: Tuple[int, int, int], latent_dim: int, hidden: 
         encoder = nn.Sequential(
             nn.Conv2d(c, c1, 4, 2, 1), nn.ReLU(),  # [B, c1, H/2, W/2]
             nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(),  # [B, c2, H/4, W/4]
-            nn.Flatten(), _mlp([flat, *hidden, enc_out]),
+            nn.Flatten(), mlp([flat, *hidden, enc_out]),
         )
         decoder = nn.Sequential(
-            _mlp([latent_dim, *reversed(hidden), flat]), nn.ReLU(),
+            mlp([latent_dim, *reversed(hidden), flat]), nn.ReLU(),
             nn.Unflatten(1, (c2, h // 4, w // 4)),
             nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(),  # [B, c1, H/2, W/2]
             nn.ConvTranspose2d(c1, c_out, 4, 2, 1),  # [B, C_out, H, W]
@@ -80,8 +80,9 @@ def _build_networks(input_shape: Tuple[int, int, int], latent_dim: int, hidden: 
     raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
 
 
-class _LatentModel(nn.Module):
-    """What the VAE and the plain autoencoder share: shapes, networks and the likelihood."""
+class LatentModel(nn.Module):
+    """What every model of the book shares (the VAE, the plain autoencoder and, in Part II, the
+    conditional VAE and the VQ-VAE): shapes, networks, the likelihood and the input checks."""
 
     def __init__(self, input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int], arch: str,
                  likelihood: str, obs_std: Optional[float], enc_out: int, n_mixtures: int = 5,
@@ -270,7 +271,7 @@ class _LatentModel(nn.Module):
         return self.mean_image(self.decode(z))
 
 
-class VAE(_LatentModel):
+class VAE(LatentModel):
     """A variational autoencoder with a diagonal Gaussian posterior ``q(z|x) = N(μ(x), diag σ²(x))``.
 
     Args:
@@ -381,7 +382,7 @@ class VAE(_LatentModel):
         return ELBOTerms(recon=recon, kl=kl, loss=(recon + beta * kl).mean(), kl_per_dim=kl_per_dim, z=z)
 
 
-class Autoencoder(_LatentModel):
+class Autoencoder(LatentModel):
     """A deterministic autoencoder: each input maps to ONE latent point ``z = f(x)``.
 
     The starting point of chapter 1. It trains with the same :func:`vae_lib.train` loop

@@ -26,7 +26,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .data import _largest_remainder
+from .data import largest_remainder
 
 __all__ = ["probe_accuracy", "probe_curve", "stratified_subset", "ProbeRow"]
 
@@ -86,7 +86,7 @@ def stratified_subset(y: Array, n_labels: int, seed: int = 0) -> torch.Tensor:
     if n_labels > len(y):
         raise ValueError(f"stratified_subset: n_labels={n_labels} but only {len(y)} labelled examples exist")
     extra = int(n_labels) - len(classes)
-    shares = 1 + (_largest_remainder(counts - 1, extra) if extra else 0 * counts)  # [K], Σ = n_labels
+    shares = 1 + (largest_remainder(counts - 1, extra) if extra else 0 * counts)  # [K], Σ = n_labels
     rng = np.random.default_rng(seed)
     picks = []
     for c, k, available in zip(classes, shares, counts):  # one draw per class (K of them), not per example

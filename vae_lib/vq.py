@@ -35,7 +35,7 @@ from torch import nn
 from .device import eval_mode, model_device
 from .losses import ELBOTerms
 from .metrics import check_images
-from .model import _LatentModel
+from .model import LatentModel
 
 __all__ = [
     "Quantized", "VectorQuantizer", "VQVAE", "codebook_usage", "fit_index_prior", "index_log_prob",
@@ -157,7 +157,7 @@ class VectorQuantizer(nn.Module):
         return Quantized(z_q=z_q, indices=idx, codebook_loss=codebook_loss, commitment_loss=commitment_loss)
 
 
-class VQVAE(_LatentModel):
+class VQVAE(LatentModel):
     """A VQ-VAE with a Bernoulli decoder that trains with :func:`vae_lib.train` unchanged.
 
     The encoder maps an image to ``n`` vectors ``z_e: [B, n, d]``; each is replaced by its
