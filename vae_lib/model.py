@@ -352,7 +352,7 @@ class VAE(LatentModel):
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Draw ``z ~ p(z)``, then an image ``x ~ p(x|z)``: ``(x, mean)``, each ``[n_samples, C, H, W]`` in ``[0, 1]``.
 
-        ``x`` is a sample of the whole model (see :meth:`observe`); ``mean`` is ``E[x|z]`` at the
+        ``x`` is a sample of the whole model (see ``observe``); ``mean`` is ``E[x|z]`` at the
         same codes, what :meth:`sample` shows. Codes and pixels come from ``generator``.
         """
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
