@@ -19,6 +19,7 @@ widget                        kernel-free twin              chapter
 ``reparam_explorer``          ``reparam_scrubber``          3
 ``beta_explorer``             ``beta_scrubber``             4
 ``latent_explorer``           ``latent_scrubber``           5
+``style_explorer``            ``style_scrubber``            7
 ============================  ============================  =======
 
 An explorer (an :class:`Explorer`) exposes what it shows, so that tests and teachers can drive it
