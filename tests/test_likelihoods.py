@@ -235,3 +235,37 @@ def test_model_refuses_off_grid_pixels():
         vl.VAE(likelihood="logistic", n_mixtures=0)
     with pytest.raises(ValueError, match="conv_channels"):
         vl.VAE(arch="conv", conv_channels=(8,))
+
+
+# --- the chapter's figures (vae_lib.plots.likelihoods) ---------------------------------------
+
+
+def test_pixel_pmfs_and_figures():
+    from matplotlib.figure import Figure
+    torch.manual_seed(0)
+    x, _ = vl.load_dataset("mnist-5k", "val")
+    models = {"logistic": vl.VAE(latent_dim=2, hidden=(8,), likelihood="logistic", n_mixtures=2),
+              "categorical": vl.VAE(latent_dim=2, hidden=(8,), likelihood="categorical"),
+              "disc. Gaussian": vl.VAE(latent_dim=2, hidden=(8,), likelihood="discretized_gaussian", obs_std=0.2)}
+    pixels = [(14, 14), (0, 0), (10, 20)]
+    pmfs = vl.plots.pixel_pmfs(models, x[:1], pixels)
+    for name, m in models.items():
+        assert pmfs[name].shape == (3, 256)
+        torch.testing.assert_close(pmfs[name].sum(1), torch.ones(3), atol=5e-5, rtol=0)
+        out = m.decode(m.encode(x[:1])[0])
+        for i, (r, c) in enumerate(pixels):  # the pmf at a pixel is exp(log P(l | z)) at each level l
+            lp = m.pixel_log_prob(out, LEVELS.view(256, 1, 1, 1, 1))[:, 0, 0, r, c]
+            torch.testing.assert_close(pmfs[name][i], lp.exp())
+    for fig in (vl.plots.plot_pixel_pmfs(models, x[:1], pixels, title="t"),
+                vl.plots.plot_pixel_pmfs(models, x[:1], pixels[:1], log_scale=False),
+                vl.plots.plot_samples_vs_means(models, n=4)):
+        assert isinstance(fig, Figure) and fig.axes
+        fig.canvas.draw()
+    with pytest.raises(ValueError, match="one image"):
+        vl.plots.pixel_pmfs(models, x[:2], pixels)
+    with pytest.raises(ValueError, match="at least one"):
+        vl.plots.pixel_pmfs(models, x[:1], [])
+    with pytest.raises(ValueError, match="n must be"):
+        vl.plots.plot_samples_vs_means(models, n=0)
+    with pytest.raises(ValueError, match="not a pmf"):
+        vl.plots.pixel_pmfs({"bern": vl.VAE(latent_dim=2, hidden=(8,))}, x[:1], pixels)
