@@ -25,8 +25,8 @@ def solution_code(nb):
 
 def test_the_book_has_solutions_with_code():
     counts = {p.stem: len(solution_code(nbformat.read(p, as_version=4))) for p in NOTEBOOKS}
-    assert len(counts) == 9, counts
-    assert sum(counts.values()) >= 18, counts
+    assert len(counts) == 10, counts
+    assert sum(counts.values()) >= 20, counts
     assert all(counts.values()), f"chapters without solution code: {[k for k, v in counts.items() if not v]}"
 
 
