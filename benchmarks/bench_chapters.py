@@ -5,7 +5,8 @@ do), in the book's folder, sequentially; nothing is written back unless ``--writ
 the executed notebooks to replace the committed ones (atomically, so that one run both
 re-executes the book and measures it). The table gives each
 notebook's wall time and the share spent in its slowest cells, checked against the book's
-budget: at most 90 s per chapter and 6 minutes for the whole book on 2 CPU cores.
+budget: at most 90 s per chapter and 12 minutes for the whole book (ten notebooks: six for
+Part I and the appendix, six for Part II) on 2 CPU cores.
 
     python benchmarks/bench_chapters.py                  # every book/NN_*.ipynb
     python benchmarks/bench_chapters.py book/05_*.ipynb  # some of them
@@ -32,7 +33,7 @@ from vae_lib.atomic import atomic_write
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTER_BUDGET_S = 90.0
-BOOK_BUDGET_S = 360.0
+BOOK_BUDGET_S = 720.0
 
 
 def cpu_description() -> str:
