@@ -201,3 +201,14 @@ def test_metrics_pass_cond_through_in_batches(trained):
         vl.iwae_log_likelihood(m, xv, k=2, cond=cond)
     with pytest.raises(ValueError, match="rows of cond"):
         vl.embed(c, xv, cond=cond[:-1])
+
+
+def test_mean_se_matches_statistics():
+    import statistics
+    vals = [978.1, 979.6, 980.3]
+    m, se = vl.mean_se(vals)
+    assert m == pytest.approx(statistics.fmean(vals), abs=1e-12)
+    assert se == pytest.approx(statistics.stdev(vals) / math.sqrt(3), abs=1e-12)
+    assert vl.mean_se([5.0]) == (5.0, 0.0)                      # one seed: no spread
+    with pytest.raises(ValueError, match="no values"):
+        vl.mean_se([])

@@ -33,6 +33,7 @@ from .metrics import (
     embed,
     evaluate,
     iwae_log_likelihood,
+    mean_se,
     posterior_stats,
 )
 from .gaps import InferenceGaps, elbo_of_posterior, inference_gaps, refine_posterior
@@ -48,7 +49,7 @@ __all__ = [
     "ELBOTerms", "reparameterize", "kl_standard_normal", "kl_standard_normal_per_dim", "gaussian_log_prob",
     "bernoulli_log_likelihood", "gaussian_log_likelihood",
     "train", "evaluate", "objective", "History",
-    "iwae_log_likelihood", "active_units", "posterior_stats", "embed", "aggregate_posterior_gap", "AggregateGap",
+    "iwae_log_likelihood", "mean_se", "active_units", "posterior_stats", "embed", "aggregate_posterior_gap", "AggregateGap",
     "beta_sweep", "SweepPoint", "gradient_estimates", "gradient_variance_table", "classifier", "estimators", "fused", "plots",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
     "anomaly", "conditional", "likelihoods", "probes", "vq",

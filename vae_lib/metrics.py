@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the trainer imports this module (evaluate); beta_sweep impo
 
 __all__ = [
     "check_images",
+    "mean_se",
     "check_cond",
     "evaluate",
     "iwae_log_likelihood",
@@ -33,6 +34,19 @@ __all__ = [
     "SweepPoint",
     "beta_sweep",
 ]
+
+
+def mean_se(values: Sequence[float]) -> Tuple[float, float]:
+    """``(mean, standard error)`` of per-seed results: the error is ``s / √n``, ``s`` the sample
+    standard deviation (``n - 1`` in its denominator) over the ``n`` values; 0 for a single value.
+
+    The spread every seed comparison in the book reports (mean ± standard error over seeds).
+    """
+    v = torch.as_tensor([float(a) for a in values], dtype=torch.float64)
+    if v.numel() == 0:
+        raise ValueError("mean_se: got no values; pass one result per seed")
+    se = (v.std() / math.sqrt(v.numel())).item() if v.numel() > 1 else 0.0  # s / √n
+    return v.mean().item(), se
 
 
 def check_images(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:

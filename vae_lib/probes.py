@@ -18,7 +18,6 @@ every image), then the probe is fitted on the ``n_labels`` labelled ones only.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from .data import largest_remainder
+from .metrics import mean_se
 
 __all__ = ["probe_accuracy", "probe_curve", "stratified_subset", "ProbeRow"]
 
@@ -204,6 +204,5 @@ def probe_curve(features: Mapping[str, Union[FeaturePair, Sequence[FeaturePair]]
         for n in budgets:
             accs = tuple(probe_accuracy(tr, y_train, te, y_test, n_labels=n, seed=s, **probe_kw)
                          for (tr, te), s in zip(pairs, seeds))
-            sd = float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
-            rows.append(ProbeRow(name, int(n), float(np.mean(accs)), sd / math.sqrt(len(accs)), accs))  # s / √n
+            rows.append(ProbeRow(name, int(n), *mean_se(accs), accs))  # mean, s / √n
     return rows
